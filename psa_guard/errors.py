@@ -1,0 +1,94 @@
+"""Exception hierarchy of psa-guard.
+
+Every error raised on purpose by the library derives from :class:`PSAGuardError` and also from the
+builtin that matches its family, so callers may catch either::
+
+    PSAGuardError (Exception)
+    ├── ConfigurationError (ValueError)      bad argument or setting (names the argument and the fix)
+    │   ├── InvalidMessagesError             empty list, unknown role, non-text content
+    │   ├── PromptTooLongError               prompt does not fit the model's context window
+    │   └── UnknownConfigError               a configuration name that is not registered
+    ├── ModelError (OSError)
+    │   ├── ModelNotFoundError (+ FileNotFoundError)   missing model folder or file
+    │   ├── ModelLoadError                   corrupted or unreadable weights (safetensors, GGUF)
+    │   └── SetupError                       the embedded default model could not be obtained
+    │       └── ChecksumError                a file does not match its recorded checksum
+    └── DataError (ValueError)
+        └── InputLineError                   one bad JSONL line (carries path and line number)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PSAGuardError",
+    "ConfigurationError",
+    "InvalidMessagesError",
+    "PromptTooLongError",
+    "UnknownConfigError",
+    "ModelError",
+    "ModelNotFoundError",
+    "ModelLoadError",
+    "SetupError",
+    "ChecksumError",
+    "DataError",
+    "InputLineError",
+]
+
+
+class PSAGuardError(Exception):
+    """Root of every error psa-guard raises on purpose."""
+
+
+class ConfigurationError(PSAGuardError, ValueError):
+    """An argument or setting is invalid; the message names it and says how to fix it."""
+
+
+class InvalidMessagesError(ConfigurationError):
+    """A chat message list cannot be turned into a prompt."""
+
+
+class PromptTooLongError(ConfigurationError):
+    """The prompt alone does not fit in the model's context window."""
+
+
+class UnknownConfigError(ConfigurationError):
+    """A named configuration (for example ``--config``) is not registered."""
+
+
+class ModelError(PSAGuardError, OSError):
+    """A model could not be found, read or prepared."""
+
+
+class ModelNotFoundError(ModelError, FileNotFoundError):
+    """A model folder or file does not exist."""
+
+
+class ModelLoadError(ModelError):
+    """Model weights exist but are corrupted or unreadable."""
+
+
+class SetupError(ModelError):
+    """The embedded default model could not be obtained or converted."""
+
+
+class ChecksumError(SetupError):
+    """A file does not match the checksum recorded for it."""
+
+
+class DataError(PSAGuardError, ValueError):
+    """Input data is malformed."""
+
+
+class InputLineError(DataError):
+    """One line of a JSONL input is malformed.
+
+    Attributes:
+        path: the file being read.
+        line_number: 1-based line number.
+    """
+
+    def __init__(self, path: str, line_number: int, reason: str) -> None:
+        self.path = path
+        self.line_number = line_number
+        self.reason = reason
+        super().__init__(f"{path}:{line_number}: {reason}")
