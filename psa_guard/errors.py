@@ -13,11 +13,14 @@ builtin that matches its family, so callers may catch either::
     │   ├── ModelLoadError                   corrupted or unreadable weights (safetensors, GGUF)
     │   └── SetupError                       the embedded default model could not be obtained
     │       └── ChecksumError                a file does not match its recorded checksum
-    └── DataError (ValueError)
-        └── InputLineError                   one bad JSONL line (carries path and line number)
+    ├── DataError (ValueError)
+    │   └── InputLineError                   one bad JSONL line (carries path and line number)
+    └── PolicyError (ValueError)             bad policy file or unknown context (file, line, fix)
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 __all__ = [
     "PSAGuardError",
@@ -32,6 +35,7 @@ __all__ = [
     "ChecksumError",
     "DataError",
     "InputLineError",
+    "PolicyError",
 ]
 
 
@@ -92,3 +96,18 @@ class InputLineError(DataError):
         self.line_number = line_number
         self.reason = reason
         super().__init__(f"{path}:{line_number}: {reason}")
+
+
+class PolicyError(PSAGuardError, ValueError):
+    """A policy file or a context lookup is invalid.
+
+    The message names the file, the line or key, and the fix; one error may report several problems.
+
+    Attributes:
+        issues: the individual problems (:class:`psa_guard.policy.PolicyIssue`), empty when the
+            error is not about a file's content (for example an unknown context name).
+    """
+
+    def __init__(self, message: str, issues: Sequence[object] = ()) -> None:
+        self.issues = tuple(issues)
+        super().__init__(message)
