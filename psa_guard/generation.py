@@ -23,6 +23,7 @@ import torch
 from transformers import LogitsProcessorList, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
+from psa_guard.batching import MicroBatcher
 from psa_guard.errors import ConfigurationError, PromptTooLongError
 from psa_guard.loading import LoadedModel
 from psa_guard.messages import normalize_messages
@@ -158,12 +159,19 @@ class ChatGenerator:
     loaded: LoadedModel
     processors: ProcessorFactory | None = None
     _eos_ids: set[int] = field(default_factory=set, init=False, repr=False)
+    _batcher: MicroBatcher[tuple[Conversation, GenerationSettings], Completion] = field(
+        init=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         config_eos = self.loaded.model.generation_config.eos_token_id
         ids = config_eos if isinstance(config_eos, list) else [config_eos]
         tok = self.loaded.tokenizer
         self._eos_ids = {i for i in [*ids, tok.eos_token_id, tok.pad_token_id] if i is not None}
+        self._batcher = MicroBatcher(
+            lambda requests: self.generate([c for c, _ in requests], requests[0][1]),
+            key=lambda request: request[1],
+        )
 
     @property
     def name(self) -> str:
@@ -178,6 +186,17 @@ class ChatGenerator:
         )
         ids = encoded["input_ids"] if isinstance(encoded, Mapping) else encoded
         return list(ids)
+
+    def check_fits(self, conversation: Conversation, settings: GenerationSettings) -> int:
+        """Validate a conversation and return its prompt length in tokens.
+
+        Raises:
+            InvalidMessagesError: the conversation is malformed.
+            PromptTooLongError: it does not fit the context window.
+        """
+        length = len(self.encode(conversation))
+        self._budget(length, settings)
+        return length
 
     def _budget(self, prompt_length: int, settings: GenerationSettings) -> int:
         window = self.loaded.context_window
@@ -253,6 +272,15 @@ class ChatGenerator:
             reason = "stop" if ended or hit else "length"
             results.append(Completion(text, len(ids), n, reason, seconds))
         return results
+
+    def submit(self, conversation: Conversation, settings: GenerationSettings) -> Completion:
+        """Generate one reply, batched with concurrent ``submit`` calls that share ``settings``.
+
+        Thread-safe; this is what the LangChain chat model calls, so ``batch`` and concurrent
+        ``ainvoke`` calls become one batched forward per token.
+        """
+        self.check_fits(conversation, settings)  # a bad request fails alone, not its batch
+        return self._batcher((conversation, settings))
 
     # ---- streaming -----------------------------------------------------------------------------
     def stream(self, conversation: Conversation, settings: GenerationSettings) -> Iterator[StreamChunk]:

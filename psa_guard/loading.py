@@ -50,12 +50,10 @@ class ModelSource:
 
     @property
     def name(self) -> str:
-        """A short model name for metadata (``SmolLM2-135M-Instruct`` for the default)."""
+        """Model name for metadata: ``SmolLM2-135M-Instruct`` for the default, else the path."""
         from psa_guard.embedded import DEFAULT_MODEL_NAME
 
-        if self.path is None:
-            return DEFAULT_MODEL_NAME
-        return self.path.stem if self.is_gguf else self.path.name
+        return DEFAULT_MODEL_NAME if self.path is None else str(self.path)
 
 
 @dataclass
