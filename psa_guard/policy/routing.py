@@ -23,7 +23,6 @@ from psa_guard.policy.schema import (
     ATTRIBUTES,
     MESSAGE_ACTIONS,
     Artifacts,
-    ContextSpec,
     HardConstraint,
     Messages,
     Moderation,
@@ -46,9 +45,6 @@ __all__ = [
 DEFAULT_BETA = 1.0
 #: ``direg_lambda`` of a context (and its bases) that does not set one: DiReg off.
 DEFAULT_DIREG_LAMBDA = 0.0
-
-#: Keys of a context that are inherited (everything except ``extends``).
-_INHERITED = tuple(name for name in ContextSpec.model_fields if name != "extends")
 
 
 @dataclass(frozen=True)
@@ -206,9 +202,12 @@ def _lineage(document: PolicyDocument, name: str) -> tuple[tuple[str, ...], Issu
                 f"use one of: {valid} (or remove 'extends')",
             )
         if base in chain:
-            cycle = " -> ".join([*chain[chain.index(base):], base])
+            members = chain[chain.index(base):]
+            start = members.index(min(members))  # the same text whichever member finds the cycle
+            ring = members[start:] + members[:start]
+            cycle = " -> ".join([*ring, ring[0]])
             return tuple(chain), Issue(
-                ("contexts", chain[-1], "extends"),
+                ("contexts", ring[0], "extends"),
                 f"inheritance cycle: {cycle}",
                 "remove 'extends' from one context of the cycle",
             )
@@ -226,12 +225,14 @@ def _inherited(document: PolicyDocument, chain: tuple[str, ...], key: str) -> An
     return None
 
 
-def _where(document: PolicyDocument, chain: tuple[str, ...], key: str) -> tuple[str | int, ...]:
-    """The location of ``key`` in the context that supplies it (or the context itself)."""
+def _where(
+    document: PolicyDocument, chain: tuple[str, ...], key: str
+) -> tuple[str | int, ...] | None:
+    """The location of ``key`` in the nearest context of ``chain`` that writes it, if any."""
     for name in chain:
         if key in document.contexts[name].model_fields_set:
             return ("contexts", name, key)
-    return ("contexts", chain[0])
+    return None
 
 
 def check_document(document: PolicyDocument) -> list[Issue]:
@@ -248,8 +249,16 @@ def check_document(document: PolicyDocument) -> list[Issue]:
         The problems found, in file order (empty when the document is consistent).
     """
     issues: list[Issue] = []
+    seen: set[tuple[object, ...]] = set()
+
+    def report(issue: Issue, *key: object) -> None:
+        # an inherited problem (or a cycle seen from each of its members) is reported once
+        if (issue.loc, *key) not in seen:
+            seen.add((issue.loc, *key))
+            issues.append(issue)
+
     if document.default_context not in document.contexts:
-        issues.append(
+        report(
             Issue(
                 ("default_context",),
                 f"default context {document.default_context!r} is not defined under 'contexts'",
@@ -259,11 +268,10 @@ def check_document(document: PolicyDocument) -> list[Issue]:
     for name in document.contexts:
         chain, problem = _lineage(document, name)
         if problem is not None:
-            if problem.loc[1] == name:  # report each broken link once, at the context that has it
-                issues.append(problem)
+            report(problem)
             continue
         if _inherited(document, chain, "preference") is None:
-            issues.append(
+            report(
                 Issue(
                     ("contexts", name),
                     f"context {name!r} has no preference vector (set none and inherit none)",
@@ -275,26 +283,31 @@ def check_document(document: PolicyDocument) -> list[Issue]:
         messages = _inherited(document, chain, "messages") or Messages()
         resources = _inherited(document, chain, "resources") or ()
         rules = moderation.rules if moderation is not None else ()
+        sources = (_where(document, chain, "messages"), _where(document, chain, "resources"))
         for index, rule in enumerate(rules):
-            rule_loc = (*_where(document, chain, "moderation"), "rules", index, "action")
+            rule_loc = (*(_where(document, chain, "moderation") or ()), "rules", index, "action")
             if rule.action in MESSAGE_ACTIONS and messages.for_action(rule.action) is None:
-                issues.append(
+                report(
                     Issue(
                         rule_loc,
-                        f"context {name!r}: the rule at {rule.at} picks {rule.action!r}, "
-                        "which has no message",
+                        f"the rule at {rule.at} picks {rule.action!r}, but context {name!r} has "
+                        "no message for it",
                         f"add 'messages: {{{rule.action}: ...}}' to context {name!r} "
                         "(or to the context it extends)",
-                    )
+                    ),
+                    "message",
+                    sources[0],
                 )
             if rule.action == "refuse_with_resources" and not resources:
-                issues.append(
+                report(
                     Issue(
                         rule_loc,
-                        f"context {name!r}: the rule at {rule.at} picks 'refuse_with_resources' "
-                        "but the context has no resources",
+                        f"the rule at {rule.at} picks 'refuse_with_resources', but context "
+                        f"{name!r} has no resources",
                         "add 'resources:' (name, contact, locales) or use action 'refuse'",
-                    )
+                    ),
+                    "resources",
+                    sources[1],
                 )
     return issues
 

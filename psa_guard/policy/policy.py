@@ -1,0 +1,184 @@
+"""The :class:`Policy` object and its loaders.
+
+``Policy(document)`` only wires a validated document to its resolved contexts (no I/O);
+:meth:`Policy.from_path`, :meth:`Policy.from_string` and :func:`load_policies` are the paths that
+read text and check artifact files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+
+from psa_guard.errors import PolicyError
+from psa_guard.policy.loader import PolicyIssue, format_issues, parse_document
+from psa_guard.policy.routing import Decision, ResolvedContext, resolve_contexts
+from psa_guard.policy.schema import PolicyDocument
+
+__all__ = ["Policy", "load_policies"]
+
+
+class Policy:
+    """A validated policy: named contexts with fully inherited settings.
+
+    Args:
+        document: a structurally valid :class:`PolicyDocument`.
+        source: where it came from, for messages (a path or ``"<string>"``).
+        base_dir: folder that relative artifact paths are joined to; ``None`` leaves them relative.
+
+    Raises:
+        PolicyError: the document's cross-references are inconsistent (unknown ``extends`` or
+            default context, a cycle, a context without preference, an action without message).
+    """
+
+    def __init__(
+        self,
+        document: PolicyDocument,
+        source: str = "<string>",
+        base_dir: Path | None = None,
+    ) -> None:
+        self.document = document
+        self.source = source
+        self._contexts = MappingProxyType(resolve_contexts(document, base_dir))
+
+    @classmethod
+    def from_string(
+        cls,
+        text: str,
+        source: str = "<string>",
+        *,
+        base_dir: str | os.PathLike[str] | None = None,
+    ) -> Policy:
+        """Parse a policy from YAML text.
+
+        Args:
+            text: the YAML text.
+            source: the name used in error messages.
+            base_dir: folder that relative artifact paths start from (default: the current folder).
+
+        Raises:
+            PolicyError: malformed YAML or an invalid policy; the message lists every problem with
+                its line, key and fix.
+        """
+        folder = Path(base_dir) if base_dir is not None else Path.cwd()
+        return cls(parse_document(text, source, folder), source, folder)
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike[str]) -> Policy:
+        """Read a policy file; relative artifact paths start from the file's folder.
+
+        Raises:
+            PolicyError: the file cannot be read or is invalid (file, line, key and fix).
+        """
+        file = Path(path)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise PolicyError(
+                f"{file}: policy file not found; check the path (or list a folder's files with "
+                "load_policies)"
+            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PolicyError(f"{file}: cannot read policy file ({exc}); save it as UTF-8 text") from exc
+        folder = file.parent.absolute()
+        return cls(parse_document(text, str(file), folder), str(file), folder)
+
+    @property
+    def name(self) -> str:
+        """The policy name (``name:`` in the file)."""
+        return self.document.name
+
+    @property
+    def default_context(self) -> str:
+        """The context :meth:`resolve` picks for ``None``."""
+        return self.document.default_context
+
+    @property
+    def context_names(self) -> tuple[str, ...]:
+        """Every context name, in file order."""
+        return tuple(self._contexts)
+
+    @property
+    def contexts(self) -> Mapping[str, ResolvedContext]:
+        """Read-only ``{name: ResolvedContext}``."""
+        return self._contexts
+
+    def resolve(self, context: str | None = None) -> ResolvedContext:
+        """The fully inherited settings of ``context`` (``None``: the default context).
+
+        Raises:
+            PolicyError: the context does not exist; the message lists the valid ones. There is no
+                silent fallback to the default.
+        """
+        name = self.default_context if context is None else context
+        try:
+            return self._contexts[name]
+        except KeyError:
+            raise PolicyError(
+                f"unknown context {name!r} in policy {self.name!r} ({self.source}); valid contexts: "
+                f"{', '.join(self.context_names)} (or None for {self.default_context!r})"
+            ) from None
+
+    def decide(
+        self, harm_score: float, context: str | None = None, locale: str | None = None
+    ) -> Decision:
+        """Shorthand for ``policy.resolve(context).decide(harm_score, locale)``."""
+        return self.resolve(context).decide(harm_score, locale)
+
+    def __repr__(self) -> str:
+        return f"Policy(name={self.name!r}, contexts={list(self.context_names)}, source={self.source!r})"
+
+
+def load_policies(folder: str | os.PathLike[str]) -> dict[str, Policy]:
+    """Load every ``*.yaml`` file of ``folder`` (not recursive), keyed by policy name.
+
+    Every file is checked; all problems of all files are reported together.
+
+    Raises:
+        PolicyError: the folder does not exist or has no ``*.yaml`` file, a file is invalid, or
+            two files declare the same policy name.
+    """
+    directory = Path(folder)
+    if not directory.is_dir():
+        raise PolicyError(f"{directory}: not a folder; pass the folder that holds the *.yaml files")
+    files = sorted(directory.glob("*.yaml"))
+    if not files:
+        raise PolicyError(f"{directory}: no *.yaml policy files; add one (see docs/policies.md)")
+    policies: dict[str, Policy] = {}
+    issues: list[PolicyIssue] = []
+    messages: list[str] = []
+    for file in files:
+        try:
+            policy = Policy.from_path(file)
+        except PolicyError as exc:
+            if exc.issues:
+                issues.extend(issue for issue in exc.issues if isinstance(issue, PolicyIssue))
+            else:
+                messages.append(str(exc))
+            continue
+        if policy.name in policies:
+            issues.append(
+                PolicyIssue(
+                    str(file),
+                    _name_line(file),
+                    "name",
+                    f"duplicate policy name {policy.name!r} (also in {policies[policy.name].source})",
+                    "give each policy file a different 'name:'",
+                )
+            )
+            continue
+        policies[policy.name] = policy
+    if issues or messages:
+        text = "\n".join([*messages, format_issues(issues)] if issues else messages)
+        raise PolicyError(text, issues)
+    return policies
+
+
+def _name_line(file: Path) -> int | None:
+    """The line of the top-level ``name:`` key of a file that already parsed."""
+    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.startswith("name:"):
+            return number
+    return None
