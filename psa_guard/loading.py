@@ -155,7 +155,7 @@ def load_model(
         try:
             tokenizer = AutoTokenizer.from_pretrained(folder, **extra)
             model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch_dtype, **extra)
-        except (OSError, ValueError, RuntimeError, KeyError, EOFError) as exc:
+        except Exception as exc:  # safetensors, gguf and transformers raise unrelated types
             where = source.path or folder
             raise ModelLoadError(
                 f"could not load the model at {where}: {type(exc).__name__}: {exc}. The weights "
