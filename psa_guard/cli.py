@@ -21,6 +21,7 @@ __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 #: Modules that add sub-commands; each exposes ``register(subparsers) -> None``.
 COMMAND_MODULES: list[str] = [
     "psa_guard.commands",
+    "psa_guard.policy.commands",
 ]
 
 
