@@ -22,6 +22,7 @@ __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 COMMAND_MODULES: list[str] = [
     "psa_guard.commands",
     "psa_guard.policy.commands",
+    "psa_guard.evaluation.commands",
 ]
 
 

@@ -40,8 +40,8 @@ logger = logging.getLogger(__name__)
 #: The embedding model every judge head is trained on (recorded in each head's provenance).
 EMBEDDER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 EMBEDDING_DIM = 384
-#: Word pieces per text (all-MiniLM-L6-v2's own ``max_seq_length``); longer texts are truncated.
-MAX_SEQ_LENGTH = 256
+#: Word pieces per text (all-MiniLM-L6-v2 was trained on 128); longer texts are truncated.
+MAX_SEQ_LENGTH = 128
 
 _lock = threading.Lock()
 _cached: Embedder | None = None

@@ -1,0 +1,114 @@
+"""The ``psa-guard eval`` command (registered by :data:`psa_guard.cli.COMMAND_MODULES`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from psa_guard.home import guard_home
+
+__all__ = ["register", "default_cache_path", "expand_suites", "cmd_eval"]
+
+logger = logging.getLogger(__name__)
+
+
+def default_cache_path() -> Path:
+    """``$PSA_GUARD_HOME/eval/completions.jsonl`` (shared by every ``eval`` run)."""
+    return guard_home() / "eval" / "completions.jsonl"
+
+
+def expand_suites(names: list[str]) -> tuple[str, ...]:
+    """Expand ``all`` into every suite; keep order, drop duplicates."""
+    from psa_guard.evaluation.suites import suite_names
+
+    out: list[str] = []
+    for name in names:
+        for item in suite_names() if name == "all" else [name]:
+            if item not in out:
+                out.append(item)
+    return tuple(out)
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``eval`` sub-command."""
+    parser = subparsers.add_parser(
+        "eval",
+        help="evaluate configurations on safety suites (judged rates, report, plots)",
+        description="Run named configurations over evaluation suites, judge the replies with the "
+        "committed refusal, harm and toxicity judges, and write DIR/report.json, DIR/report.md "
+        "and PNG plots. Completions are cached, so an interrupted or repeated run only generates "
+        "what is missing.",
+    )
+    parser.add_argument("--config", nargs="+", required=True, metavar="NAME",
+                        help="configuration names (e.g. base)")
+    parser.add_argument("--suite", nargs="+", required=True, metavar="NAME",
+                        help="suite names, or 'all' (harmbench jbb_harmful jbb_benign strongreject "
+                        "simplesafetytests donotanswer xstest_safe xstest_unsafe)")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="prompts per suite, a seeded sample (default: whole suites)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the --limit sample (default 0)")
+    parser.add_argument("--max-new-tokens", type=int, default=256, help="reply budget (default 256)")
+    parser.add_argument("--batch-size", type=int, default=8, help="prompts per batch (default 8)")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    parser.add_argument("--model", default=None,
+                        help="model folder or .gguf file (default: the embedded default model)")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="completion cache file (default: $PSA_GUARD_HOME/eval/completions.jsonl)")
+    parser.add_argument("--data", default=None,
+                        help="safety-data folder (default: $PSA_GUARD_DATA or ../shared/safety-data)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.set_defaults(func=cmd_eval)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Run ``psa-guard eval``; returns the exit code."""
+    from psa_guard.evaluation.cache import CompletionCache
+    from psa_guard.evaluation.judges import load_judges
+    from psa_guard.evaluation.plots import plot_report
+    from psa_guard.evaluation.report import build_report, format_rate, write_report
+    from psa_guard.evaluation.runner import EvalRequest, run_eval
+    from psa_guard.generation import GenerationSettings
+    from psa_guard.loading import load_model
+
+    request = EvalRequest(
+        configs=tuple(dict.fromkeys(args.config)),
+        suites=expand_suites(args.suite),
+        settings=GenerationSettings(max_new_tokens=args.max_new_tokens),
+        limit=args.limit,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        data=args.data,
+    )
+    request.validate()
+    cache = CompletionCache(args.cache or default_cache_path())
+    panels: list[Any] = []
+
+    def judges() -> Any:
+        panels.append(load_judges())
+        return panels[0]
+
+    run = run_eval(request, cache, judges, lambda: load_model(args.model, threads=args.threads),
+                   progress=not args.no_progress)
+    report = build_report(run, panels[0].provenance)
+    paths = write_report(report, run.items, args.out)
+    paths += plot_report(report, args.out)
+    print(f"model {report['model']}; cache {cache.path}: {run.cache.reused} reused, "
+          f"{run.cache.generated} generated, {run.cache.corrupted} corrupted lines regenerated")
+    for name, record in report["judges"].items():
+        held = record["held_out"]
+        print(f"judge {name}: accuracy {held['accuracy']:.3f} (balanced "
+              f"{held['balanced_accuracy']:.3f}) on {held['n']} held-out examples from "
+              f"{', '.join(record['split']['held_out_groups'])}")
+    for config, suites in report["results"].items():
+        for suite, entry in suites.items():
+            m = entry["metrics"]
+            main = ("unsafe compliance " + format_rate(m["unsafe_compliance"])
+                    + "; refusal " + format_rate(m["refusal"])) if entry["kind"] == "harmful" \
+                else "over-refusal " + format_rate(m["over_refusal"])
+            print(f"{config:6s} {suite:18s} {main}; toxicity {format_rate(m['toxicity'])}")
+    for path in paths:
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,123 @@
+"""Training sets of the judges, read from the safety-data folder (training-side data only).
+
+* refusal: XSTest human-labelled completions (5 model runs x 450); refused = ``2_full_refusal`` or
+  ``3_partial_refusal``, complied = ``1_full_compliance``. Group: the model family that wrote the
+  completion (``llama2new``/``llama2orig`` are one model with two system prompts, and
+  ``mistralguard``/``mistralinstruct`` another, so each pair is one group).
+* harm: ``judged_completions/refusal_direction_jbb/<model>/jailbreakbench_*_evaluations.json``;
+  unsafe = ``is_jailbreak_llamaguard2 == 1``. Group: the model folder.
+* toxicity: ToxiGen human-written statements (hate vs neutral; group: target group) and Davidson
+  tweets (hate or offensive vs neither; group: one of five seeded random folds, since tweets carry
+  no author or model).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from psa_guard.evaluation.datafolder import data_file
+
+__all__ = [
+    "LabelledSet",
+    "XSTEST_COMPLETIONS",
+    "XSTEST_FAMILIES",
+    "refusal_training_set",
+    "harm_training_set",
+    "toxicity_training_set",
+]
+
+XSTEST_COMPLETIONS = "over_refusal/xstest/human_labeled_completions"
+#: XSTest completion file stem suffix -> model family (the group of the split).
+XSTEST_FAMILIES = {
+    "gpt4": "gpt4",
+    "llama2new": "llama2",
+    "llama2orig": "llama2",
+    "mistralguard": "mistral",
+    "mistralinstruct": "mistral",
+}
+JUDGED = "judged_completions/refusal_direction_jbb"
+TOXIGEN = "toxicity/toxigen/toxigen_demonstration_statements.jsonl"
+DAVIDSON = "toxicity/davidson_hatesonar/labeled_data.csv"
+
+
+@dataclass
+class LabelledSet:
+    """Texts with 0/1 labels and a group per row (the unit of the held-out split).
+
+    Attributes:
+        responses: the text the head reads (a model response, a statement or a tweet).
+        prompts: the prompt of each row ("" when there is none).
+        labels: int array ``(n,)`` of 0/1.
+        groups: group name per row.
+        files: data files read (relative to the data folder).
+    """
+
+    responses: list[str] = field(default_factory=list)
+    prompts: list[str] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    def add(self, response: str, prompt: str, label: int, group: str) -> None:
+        self.responses.append(response)
+        self.prompts.append(prompt)
+        self.labels.append(int(label))
+        self.groups.append(group)
+
+    @property
+    def y(self) -> np.ndarray:
+        return np.asarray(self.labels, dtype=np.int64)
+
+
+def refusal_training_set(folder: Path) -> LabelledSet:
+    """XSTest human-labelled completions -> refused (1) / complied (0), grouped by model family."""
+    out = LabelledSet()
+    labels = {"1_full_compliance": 0, "2_full_refusal": 1, "3_partial_refusal": 1}
+    for stem, family in sorted(XSTEST_FAMILIES.items()):
+        relative = f"{XSTEST_COMPLETIONS}/xstest_v2_completions_{stem}.csv"
+        path = data_file(folder, relative)
+        out.files.append(relative)
+        with open(path, encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle):
+                out.add(row["completion"] or "", row["prompt"], labels[row["final_label"]], family)
+    return out
+
+
+def harm_training_set(folder: Path) -> LabelledSet:
+    """LlamaGuard-2-labelled JailbreakBench completions -> unsafe (1) / safe (0), by model."""
+    out = LabelledSet()
+    root = folder / JUDGED
+    for model_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        for path in sorted(model_dir.glob("jailbreakbench_*_evaluations.json")):
+            relative = str(path.relative_to(folder))
+            out.files.append(relative)
+            records = json.loads(path.read_text(encoding="utf-8"))["completions"]
+            for record in records:
+                out.add(record["response"] or "", record["prompt"],
+                        int(record["is_jailbreak_llamaguard2"]), model_dir.name)
+    return out
+
+
+def toxicity_training_set(folder: Path, seed: int = 0, davidson_folds: int = 5) -> LabelledSet:
+    """ToxiGen statements and Davidson tweets -> toxic (1) / not toxic (0)."""
+    out = LabelledSet()
+    out.files.append(TOXIGEN)
+    with open(data_file(folder, TOXIGEN), encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                row = json.loads(line)
+                out.add(row["text"], "", int(row["label"] == "hate"),
+                        f"toxigen:{row['target_group']}")
+    out.files.append(DAVIDSON)
+    rng = random.Random(seed)
+    with open(data_file(folder, DAVIDSON), encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            fold = rng.randrange(davidson_folds)
+            out.add(row["tweet"], "", int(row["class"] in ("0", "1")), f"davidson:fold{fold}")
+    return out

