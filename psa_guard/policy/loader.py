@@ -27,7 +27,7 @@ from yaml.constructor import ConstructorError, SafeConstructor
 
 from psa_guard.errors import PolicyError
 from psa_guard.policy.routing import Issue, check_document
-from psa_guard.policy.schema import PolicyDocument
+from psa_guard.policy.schema import LOCALE_PATTERN, PolicyDocument
 
 __all__ = ["PolicyIssue", "parse_document", "format_issues"]
 
@@ -212,7 +212,7 @@ def _compose(text: str) -> tuple[Any, dict[Loc, int], list[Issue], list[Loc]]:
         ]
     if not isinstance(data, dict) and not walker.issues:
         walker.issues.append(
-            Issue((), f"the top level is {type(data).__name__}, not a mapping",
+            Issue((), f"the top level is {_yaml_type(data)}, not a mapping",
                   "write 'version: 1', 'name: ...', 'default_context: ...' and 'contexts:' at the top")
         )
     return data, walker.lines, walker.dropped, walker.issues
@@ -331,7 +331,7 @@ def _describe(error: dict[str, Any], loc: Loc) -> tuple[str, str]:
             "character" if kind == "string_too_short" else "entry"
         )
     if kind == "string_pattern_mismatch":
-        if "*" in str(ctx.get("pattern", "")):
+        if ctx.get("pattern") == LOCALE_PATTERN:
             return (
                 f"{_short(value)} is not a locale",
                 "use a language tag such as 'en', a language-REGION tag such as 'en-GB' "

@@ -23,6 +23,8 @@ __all__ = [
     "ACTIONS",
     "MESSAGE_ACTIONS",
     "SCHEMA_VERSION",
+    "NAME_PATTERN",
+    "LOCALE_PATTERN",
     "ActionName",
     "PreferenceSpec",
     "Resource",
@@ -58,10 +60,12 @@ ACTIONS: tuple[str, ...] = get_args(ActionName)
 #: a rule may only pick one of these if the context has a message for it.
 MESSAGE_ACTIONS: tuple[str, ...] = ("refuse", "refuse_with_resources", "block", "escalate")
 
-_NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
-_LOCALE_PATTERN = r"^(\*|[a-z]{2,3}(-[A-Z]{2})?)$"
+#: Context and policy names.
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+#: Resource locales: a language, a language-REGION tag, or "*".
+LOCALE_PATTERN = r"^(\*|[a-z]{2,3}(-[A-Z]{2})?)$"
 
-Name = Annotated[str, Field(pattern=_NAME_PATTERN, max_length=64)]
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
 Weight = Annotated[float, Field(ge=0.0)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Text = Annotated[str, Field(min_length=1)]
@@ -112,7 +116,7 @@ class Resource(_Strict):
 
     name: Text = Field(description="Who answers, e.g. '988 Suicide & Crisis Lifeline'.")
     contact: Text = Field(description="How to reach them, e.g. 'call or text 988'.")
-    locales: Annotated[tuple[Annotated[str, Field(pattern=_LOCALE_PATTERN)], ...], Field(
+    locales: Annotated[tuple[Annotated[str, Field(pattern=LOCALE_PATTERN)], ...], Field(
         strict=False,
         min_length=1,
         description="Where it applies: BCP 47 language or language-REGION tags ('en', 'en-GB'), "
