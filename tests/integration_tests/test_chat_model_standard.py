@@ -1,0 +1,27 @@
+"""LangChain's standard integration suite on the real embedded model (SmolLM2-135M-Instruct)."""
+
+from __future__ import annotations
+
+import pytest
+from langchain_tests.integration_tests import ChatModelIntegrationTests
+
+from langchain_psa_guard import ChatPSAGuard
+from psa_guard.embedded import default_gguf_path
+
+pytestmark = pytest.mark.real_model
+
+
+class TestChatPSAGuardIntegration(ChatModelIntegrationTests):
+    @property
+    def chat_model_class(self) -> type[ChatPSAGuard]:
+        return ChatPSAGuard
+
+    @property
+    def chat_model_params(self) -> dict:
+        # Short replies keep the suite fast on 2 CPU cores; greedy decoding keeps it deterministic.
+        return {"max_tokens": 24}
+
+    @property
+    def model_override_value(self) -> str:
+        # The same weights from the original GGUF file: a genuinely different model source.
+        return str(default_gguf_path())
