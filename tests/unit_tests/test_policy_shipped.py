@@ -1,0 +1,143 @@
+"""The policies shipped in ``policies/``, the committed JSON schema, and the public surface."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import psa_guard.policy as policy_package
+from psa_guard.policy import (
+    MESSAGE_ACTIONS,
+    Policy,
+    load_policies,
+    policy_json_schema,
+    policy_json_schema_text,
+)
+
+POLICIES = Path(__file__).resolve().parents[2] / "policies"
+SHIPPED = [
+    "customer_service",
+    "financial_coaching",
+    "general_assistant",
+    "kids_tutor",
+    "medical_info",
+    "mental_health_support",
+]
+
+
+def test_every_shipped_policy_is_valid_and_named_after_its_file() -> None:
+    policies = load_policies(POLICIES)
+    assert sorted(policies) == SHIPPED
+    for name, policy in policies.items():
+        assert Path(policy.source).stem == name
+        assert policy.default_context == name
+        for context in policy.context_names:
+            resolved = policy.resolve(context)
+            assert sum(resolved.preference) == pytest.approx(1.0)
+            assert resolved.beta > 0 and resolved.direg_lambda >= 0
+            # every message action a rule can pick has its text
+            for rule in resolved.rules:
+                if rule.action in MESSAGE_ACTIONS:
+                    assert resolved.messages.for_action(rule.action)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_policies_explain_their_choices(name: str) -> None:
+    lines = (POLICIES / f"{name}.yaml").read_text().splitlines()
+    comments = [line for line in lines if line.lstrip().startswith("#")]
+    assert len(comments) >= 10, "each shipped policy explains its choices in YAML comments"
+    text = "\n".join(comments).lower()
+    for topic in ("normalised", "beta", "lambda"):
+        assert topic in text, f"{name}.yaml does not explain {topic}"
+
+
+@pytest.mark.parametrize("context", ["mental_health_support", "mental_health_support_youth"])
+def test_mental_health_refers_to_crisis_lines_by_locale(context: str) -> None:
+    policy = Policy.from_path(POLICIES / "mental_health_support.yaml")
+    resolved = policy.resolve(context)
+    top = resolved.decide(1.0)
+    assert top.action == "escalate"
+    assert resolved.decide(0.5).action == "refuse_with_resources"
+    contacts = " ".join(f"{r.name} {r.contact}" for r in top.resources)
+    assert "988" in contacts and "116 123" in contacts
+    assert "local emergency services" in contacts
+    us = [r.name for r in resolved.decide(0.9, locale="en-US").resources]
+    uk = [r.name for r in resolved.decide(0.9, locale="en-GB").resources]
+    assert "988 Suicide & Crisis Lifeline" in us and "Samaritans" not in us
+    assert "Samaritans" in uk and "988 Suicide & Crisis Lifeline" not in uk
+    assert "Emergency services" in us and "Emergency services" in uk
+
+
+def test_shipped_policies_order_their_strictness() -> None:
+    """Sanity of the shipped choices: vulnerable audiences escalate or refuse at lower scores."""
+    policies = load_policies(POLICIES)
+
+    def first_non_steer(name: str, context: str | None = None) -> float:
+        rules = policies[name].resolve(context).rules
+        return min(rule.at for rule in rules if rule.action not in ("allow", "steer"))
+
+    general = first_non_steer("general_assistant")
+    assert first_non_steer("kids_tutor") < general
+    assert first_non_steer("mental_health_support") < general
+    assert first_non_steer("kids_tutor") < first_non_steer("kids_tutor", "kids_tutor_teen")
+    mental = policies["mental_health_support"]
+    assert mental.resolve("mental_health_support_youth").rules[-1].at < mental.resolve().rules[-1].at
+
+
+def test_committed_schema_is_fresh() -> None:
+    committed = (POLICIES / "policy.schema.json").read_text(encoding="utf-8")
+    assert committed == policy_json_schema_text(), (
+        "policies/policy.schema.json is stale: run "
+        "`psa-guard policy schema > policies/policy.schema.json`"
+    )
+
+
+def test_schema_describes_the_format() -> None:
+    schema = policy_json_schema()
+    assert schema["additionalProperties"] is False
+    assert set(schema["required"]) == {"version", "name", "default_context", "contexts"}
+    assert schema["properties"]["version"]["const"] == 1
+    preference = schema["$defs"]["PreferenceSpec"]
+    assert preference["additionalProperties"] is False
+    assert sorted(preference["required"]) == sorted(policy_package.ATTRIBUTES)
+    rule = schema["$defs"]["ModerationRule"]["properties"]
+    assert rule["at"]["minimum"] == 0 and rule["at"]["maximum"] == 1
+    assert json.loads(policy_json_schema_text()) == schema
+
+
+def test_policy_package_exports() -> None:
+    assert sorted(policy_package.__all__) == [
+        "ACTIONS",
+        "ATTRIBUTES",
+        "ActionName",
+        "Artifacts",
+        "ContextSpec",
+        "DEFAULT_BETA",
+        "DEFAULT_DIREG_LAMBDA",
+        "Decision",
+        "HardConstraint",
+        "Issue",
+        "MESSAGE_ACTIONS",
+        "Messages",
+        "Moderation",
+        "ModerationRule",
+        "Policy",
+        "PolicyDocument",
+        "PolicyError",
+        "PolicyIssue",
+        "PreferenceSpec",
+        "ResolvedContext",
+        "Resource",
+        "SCHEMA_VERSION",
+        "check_document",
+        "format_issues",
+        "load_policies",
+        "parse_document",
+        "policy_json_schema",
+        "policy_json_schema_text",
+        "resolve_contexts",
+    ]
+    for name in policy_package.__all__:
+        assert hasattr(policy_package, name)
