@@ -1,7 +1,7 @@
 """Reading policy YAML safely, with line numbers, and turning every problem into a located message.
 
-The text is *composed* (``yaml.compose`` with ``yaml.SafeLoader``) into a node tree, never loaded with
-an unsafe loader. Walking the tree builds the plain data for pydantic and, at the same time, an
+The text is *composed* (``yaml.compose`` with ``yaml.SafeLoader``) into a node tree, never loaded
+with an unsafe loader. Walking the tree builds the plain data for pydantic and, at the same time, an
 index ``{key path: line}``, so that a pydantic error location such as
 ``("contexts", "kids_tutor", "preference", "empathy")`` maps to the line of that key. The walk also
 catches what PyYAML lets through silently: duplicate mapping keys (PyYAML keeps the last one), tags
@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 from yaml.constructor import ConstructorError, SafeConstructor
 
 from psa_guard.errors import PolicyError
@@ -94,7 +95,9 @@ class _Walker:
             raise _TooLarge
         if id(node) in self._active:
             self.issues.append(
-                Issue(loc, "recursive YAML alias", "write the value out instead of an alias to itself")
+                Issue(
+                    loc, "recursive YAML alias", "write the value out instead of an alias to itself"
+                )
             )
             self.dropped.append(loc)
             return None
@@ -116,7 +119,9 @@ class _Walker:
             try:
                 return self._constructor.construct_object(node, deep=True)
             except (ConstructorError, ValueError) as exc:  # e.g. an impossible !!timestamp
-                self.issues.append(Issue(loc, f"unreadable value {node.value!r} ({exc})", "quote it"))
+                self.issues.append(
+                    Issue(loc, f"unreadable value {node.value!r} ({exc})", "quote it")
+                )
                 self.dropped.append(loc)
                 return None
         tag = node.tag.replace(_TAG, "!!")
@@ -124,7 +129,8 @@ class _Walker:
             Issue(
                 loc,
                 f"unsupported YAML tag {tag!r}",
-                "remove the tag: policy files hold plain text, numbers, booleans, mappings and lists",
+                "remove the tag: policy files hold plain text, numbers, booleans, mappings "
+                "and lists",
             )
         )
         self.dropped.append(loc)
@@ -151,7 +157,8 @@ class _Walker:
                 self.issues.append(
                     Issue(
                         (*loc, str(shown)),
-                        f"key {shown!r} is not text (YAML reads it as {key_node.tag.replace(_TAG, '')})",
+                        f"key {shown!r} is not text "
+                        f"(YAML reads it as {key_node.tag.replace(_TAG, '')})",
                         "put the key in quotes",
                     )
                 )
@@ -178,42 +185,77 @@ class _TooLarge(Exception):
     """The document expands to too many nodes (for example an alias bomb)."""
 
 
-def _compose(text: str) -> tuple[Any, dict[Loc, int], list[Issue], list[Loc]]:
-    """Compose and walk ``text``; structural problems come back as issues with their lines."""
+def _compose(text: str) -> tuple[Any, dict[Loc, int], list[Loc], list[Issue]]:
+    """Compose and walk ``text``.
+
+    Returns:
+        The plain data, the ``{key path: line}`` index, the paths whose values were dropped after
+        a reported problem, and the structural problems.
+    """
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         what = " ".join(part for part in (exc.context, exc.problem) if part)
-        lines = {("#yaml",): line} if line is not None else {}
-        return None, lines, [], [
-            Issue(
-                ("#yaml",),
-                f"malformed YAML: {what}",
-                "correct the syntax on that line (spaces for indentation, 'key: value', "
-                "matching quotes and brackets, one document per file)",
-            )
-        ]
+        lines: dict[Loc, int] = {("#yaml",): line} if line is not None else {}
+        return (
+            None,
+            lines,
+            [],
+            [
+                Issue(
+                    ("#yaml",),
+                    f"malformed YAML: {what}",
+                    "correct the syntax on that line (spaces for indentation, 'key: value', "
+                    "matching quotes and brackets, one document per file)",
+                )
+            ],
+        )
     except yaml.YAMLError as exc:
-        return None, {}, [], [Issue(("#yaml",), f"malformed YAML: {exc}", "correct the YAML syntax")]
+        return (
+            None,
+            {},
+            [],
+            [Issue(("#yaml",), f"malformed YAML: {exc}", "correct the YAML syntax")],
+        )
     if root is None:
-        return None, {}, [], [
-            Issue((), "the file is empty", "start it with 'version: 1', 'name:', "
-                  "'default_context:' and 'contexts:'")
-        ]
+        return (
+            None,
+            {},
+            [],
+            [
+                Issue(
+                    (),
+                    "the file is empty",
+                    "start it with 'version: 1', 'name:', 'default_context:' and 'contexts:'",
+                )
+            ],
+        )
     walker = _Walker()
     try:
         data = walker.walk(root, ())
     except _TooLarge:
-        return None, walker.lines, [], [
-            Issue((), f"the document expands to more than {_MAX_NODES} values (alias bomb?)",
-                  "write the policy without deeply nested aliases")
-        ]
+        return (
+            None,
+            walker.lines,
+            [],
+            [
+                Issue(
+                    (),
+                    f"the document expands to more than {_MAX_NODES} values (alias bomb?)",
+                    "write the policy without deeply nested aliases",
+                )
+            ],
+        )
     if not isinstance(data, dict) and not walker.issues:
         walker.issues.append(
-            Issue((), f"the top level is {_yaml_type(data)}, not a mapping",
-                  "write 'version: 1', 'name: ...', 'default_context: ...' and 'contexts:' at the top")
+            Issue(
+                (),
+                f"the top level is {_yaml_type(data)}, not a mapping",
+                "write 'version: 1', 'name: ...', 'default_context: ...' and 'contexts:' "
+                "at the top",
+            )
         )
     return data, walker.lines, walker.dropped, walker.issues
 
@@ -275,7 +317,10 @@ def _yaml_type(value: Any) -> str:
 _EXPECTED = {
     "float_type": ("a number", "write a plain number such as 0.5 (without quotes)"),
     "int_type": ("a whole number", "write a whole number such as 1 (without quotes)"),
-    "string_type": ("text", "write text; quote it if it looks like a number, a date, yes/no or null"),
+    "string_type": (
+        "text",
+        "write text; quote it if it looks like a number, a date, yes/no or null",
+    ),
     "bool_type": ("true or false", "write true or false (without quotes)"),
     "dict_type": ("a mapping", "write 'key: value' lines indented under this key"),
     "model_type": ("a mapping", "write 'key: value' lines indented under this key"),
@@ -285,7 +330,7 @@ _EXPECTED = {
 }
 
 
-def _describe(error: dict[str, Any], loc: Loc) -> tuple[str, str]:
+def _describe(error: ErrorDetails, loc: Loc) -> tuple[str, str]:
     """What went wrong and how to fix it, for one pydantic error."""
     kind = error["type"]
     ctx = error.get("ctx") or {}
@@ -339,7 +384,8 @@ def _describe(error: dict[str, Any], loc: Loc) -> tuple[str, str]:
             )
         return (
             f"{_short(value)} is not a valid name",
-            "use lowercase letters, digits and underscores, starting with a letter (e.g. kids_tutor)",
+            "use lowercase letters, digits and underscores, starting with a letter "
+            "(e.g. kids_tutor)",
         )
     return str(error["msg"]), _DOCS
 
@@ -348,7 +394,7 @@ def _validation_issues(exc: ValidationError) -> list[Issue]:
     errors = exc.errors(include_url=False)
     locs = [tuple(error["loc"]) for error in errors]
     issues: list[Issue] = []
-    for error, loc in zip(errors, locs):
+    for error, loc in zip(errors, locs, strict=True):
         # drop an error when a more specific one exists below it (e.g. "too short" after a bad item)
         if any(other != loc and other[: len(loc)] == loc for other in locs):
             continue

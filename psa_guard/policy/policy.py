@@ -81,7 +81,9 @@ class Policy:
                 "load_policies)"
             ) from None
         except (OSError, UnicodeDecodeError) as exc:
-            raise PolicyError(f"{file}: cannot read policy file ({exc}); save it as UTF-8 text") from exc
+            raise PolicyError(
+                f"{file}: cannot read policy file ({exc}); save it as UTF-8 text"
+            ) from exc
         folder = file.parent.absolute()
         return cls(parse_document(text, str(file), folder), str(file), folder)
 
@@ -117,8 +119,9 @@ class Policy:
             return self._contexts[name]
         except KeyError:
             raise PolicyError(
-                f"unknown context {name!r} in policy {self.name!r} ({self.source}); valid contexts: "
-                f"{', '.join(self.context_names)} (or None for {self.default_context!r})"
+                f"unknown context {name!r} in policy {self.name!r} ({self.source}); "
+                f"valid contexts: {', '.join(self.context_names)} "
+                f"(or None for {self.default_context!r})"
             ) from None
 
     def decide(
@@ -128,7 +131,8 @@ class Policy:
         return self.resolve(context).decide(harm_score, locale)
 
     def __repr__(self) -> str:
-        return f"Policy(name={self.name!r}, contexts={list(self.context_names)}, source={self.source!r})"
+        contexts = list(self.context_names)
+        return f"Policy(name={self.name!r}, contexts={contexts}, source={self.source!r})"
 
 
 def load_policies(folder: str | os.PathLike[str]) -> dict[str, Policy]:
@@ -164,7 +168,8 @@ def load_policies(folder: str | os.PathLike[str]) -> dict[str, Policy]:
                     str(file),
                     _name_line(file),
                     "name",
-                    f"duplicate policy name {policy.name!r} (also in {policies[policy.name].source})",
+                    f"duplicate policy name {policy.name!r} "
+                    f"(also in {policies[policy.name].source})",
                     "give each policy file a different 'name:'",
                 )
             )

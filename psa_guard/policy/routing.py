@@ -12,11 +12,11 @@ below. Cycles and unknown bases are errors.
 from __future__ import annotations
 
 import math
-from typing import Any
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from psa_guard.errors import ConfigurationError, PolicyError
 from psa_guard.policy.schema import (
@@ -134,7 +134,7 @@ class ResolvedContext:
     @property
     def preference_map(self) -> Mapping[str, float]:
         """The normalised preference as a read-only ``{attribute: weight}`` mapping."""
-        return MappingProxyType(dict(zip(ATTRIBUTES, self.preference)))
+        return MappingProxyType(dict(zip(ATTRIBUTES, self.preference, strict=True)))
 
     def resources_for(self, locale: str | None = None) -> tuple[Resource, ...]:
         """The resources that apply to ``locale`` (all of them for ``None``), in file order."""
@@ -174,9 +174,7 @@ class ResolvedContext:
                 break
         action = fired.action if fired is not None else "allow"
         resources = (
-            self.resources_for(locale)
-            if action in ("refuse_with_resources", "escalate")
-            else ()
+            self.resources_for(locale) if action in ("refuse_with_resources", "escalate") else ()
         )
         return Decision(
             action=action,
@@ -202,7 +200,7 @@ def _lineage(document: PolicyDocument, name: str) -> tuple[tuple[str, ...], Issu
                 f"use one of: {valid} (or remove 'extends')",
             )
         if base in chain:
-            members = chain[chain.index(base):]
+            members = chain[chain.index(base) :]
             start = members.index(min(members))  # the same text whichever member finds the cycle
             ring = members[start:] + members[:start]
             cycle = " -> ".join([*ring, ring[0]])
@@ -275,7 +273,8 @@ def check_document(document: PolicyDocument) -> list[Issue]:
                 Issue(
                     ("contexts", name),
                     f"context {name!r} has no preference vector (set none and inherit none)",
-                    "add 'preference:' with weights for " + ", ".join(ATTRIBUTES)
+                    "add 'preference:' with weights for "
+                    + ", ".join(ATTRIBUTES)
                     + " (or 'extends:' a context that has one)",
                 )
             )

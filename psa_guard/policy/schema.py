@@ -1,13 +1,13 @@
 """The policy file format (version 1) as strict, frozen pydantic models.
 
 A policy file is one :class:`PolicyDocument`: a name, a default context and named
-:class:`ContextSpec` entries. Every model rejects unknown keys and coerces nothing (``"1.0"`` is not a
-number; ``yes`` is a boolean only where a boolean is expected). Cross-references (``extends``,
+:class:`ContextSpec` entries. Every model rejects unknown keys and coerces nothing (``"1.0"`` is not
+a number; ``yes`` is a boolean only where a boolean is expected). Cross-references (``extends``,
 ``default_context``, messages for the actions a rule can pick) are checked by
 :func:`psa_guard.policy.routing.check_document`, because they span several models.
 
-Custom validation errors carry their fix in the error context (``ctx["fix"]``) so the loader can print
-it next to the file and line.
+Custom validation errors carry their fix in the error context (``ctx["fix"]``) so the loader can
+print it next to the file and line.
 """
 
 from __future__ import annotations
@@ -105,23 +105,26 @@ class PreferenceSpec(_Strict):
         return tuple(float(getattr(self, name)) for name in ATTRIBUTES)
 
     def normalised(self) -> tuple[float, ...]:
-        """The weights divided by their sum (a point on the simplex), in :data:`ATTRIBUTES` order."""
+        """The weights divided by their sum (a point on the simplex), in ``ATTRIBUTES`` order."""
         raw = self.weights()
         total = sum(raw)
         return tuple(weight / total for weight in raw)
 
 
 class Resource(_Strict):
-    """A help resource shown with ``refuse_with_resources`` and ``escalate`` (e.g. a crisis line)."""
+    """A help resource shown by ``refuse_with_resources`` and ``escalate`` (a crisis line...)."""
 
     name: Text = Field(description="Who answers, e.g. '988 Suicide & Crisis Lifeline'.")
     contact: Text = Field(description="How to reach them, e.g. 'call or text 988'.")
-    locales: Annotated[tuple[Annotated[str, Field(pattern=LOCALE_PATTERN)], ...], Field(
-        strict=False,
-        min_length=1,
-        description="Where it applies: BCP 47 language or language-REGION tags ('en', 'en-GB'), "
-        "or '*' for everywhere.",
-    )] = ("*",)
+    locales: Annotated[
+        tuple[Annotated[str, Field(pattern=LOCALE_PATTERN)], ...],
+        Field(
+            strict=False,
+            min_length=1,
+            description="Where it applies: BCP 47 language or language-REGION tags "
+            "('en', 'en-GB'), or '*' for everywhere.",
+        ),
+    ] = ("*",)
     url: Text | None = Field(default=None, description="Optional web address.")
 
     def applies_to(self, locale: str | None) -> bool:
@@ -147,11 +150,14 @@ class HardConstraint(_Strict):
         description="Nucleus mass of the patched model that forms the safe set; Pv-Arm only "
         "re-ranks tokens inside it.",
     )
-    blocked_terms: Annotated[tuple[Text, ...], Field(
-        strict=False,
-        description="Strings the reply must never contain (case-insensitive); tokens that would "
-        "complete one are vetoed.",
-    )] = ()
+    blocked_terms: Annotated[
+        tuple[Text, ...],
+        Field(
+            strict=False,
+            description="Strings the reply must never contain (case-insensitive); tokens "
+            "that would complete one are vetoed.",
+        ),
+    ] = ()
 
 
 class ModerationRule(_Strict):
@@ -168,15 +174,18 @@ class Moderation(_Strict):
     ``allow``.
     """
 
-    rules: Annotated[tuple[ModerationRule, ...], Field(
-        strict=False,
-        description="Thresholds in strictly increasing order of 'at'.",
-    )] = ()
+    rules: Annotated[
+        tuple[ModerationRule, ...],
+        Field(
+            strict=False,
+            description="Thresholds in strictly increasing order of 'at'.",
+        ),
+    ] = ()
 
     @field_validator("rules")
     @classmethod
     def _increasing(cls, rules: tuple[ModerationRule, ...]) -> tuple[ModerationRule, ...]:
-        for previous, current in zip(rules, rules[1:]):
+        for previous, current in zip(rules[:-1], rules[1:], strict=True):
             if current.at <= previous.at:
                 raise PydanticCustomError(
                     "rules_not_increasing",
@@ -245,9 +254,10 @@ class ContextSpec(_Strict):
     hard_constraint: HardConstraint | None = Field(default=None, description="Safety stage.")
     moderation: Moderation | None = Field(default=None, description="Score-to-action rules.")
     messages: Messages | None = Field(default=None, description="Replies per action.")
-    resources: Annotated[tuple[Resource, ...] | None, Field(
-        strict=False, description="Help resources (e.g. crisis lines by locale)."
-    )] = None
+    resources: Annotated[
+        tuple[Resource, ...] | None,
+        Field(strict=False, description="Help resources (e.g. crisis lines by locale)."),
+    ] = None
     artifacts: Artifacts | None = Field(default=None, description="Harm vector and adapter files.")
 
 
@@ -269,7 +279,7 @@ class PolicyDocument(_Strict):
 
 
 def policy_json_schema() -> dict[str, Any]:
-    """The JSON schema of a policy file, for editors (structure only: cross-checks are not in it)."""
+    """The JSON schema of a policy file, for editors (structure only, without cross-checks)."""
     return PolicyDocument.model_json_schema(mode="validation")
 
 

@@ -96,7 +96,7 @@ def test_preference_is_normalised_in_fixed_attribute_order(policy: Policy) -> No
 def test_preference_normalisation_table(
     weights: tuple[float, ...], expected: tuple[float, ...]
 ) -> None:
-    spec = PreferenceSpec(**dict(zip(ATTRIBUTES, weights)))
+    spec = PreferenceSpec(**dict(zip(ATTRIBUTES, weights, strict=True)))
     assert spec.normalised() == pytest.approx(expected)
 
 

@@ -83,7 +83,8 @@ def test_shipped_policies_order_their_strictness() -> None:
     assert first_non_steer("mental_health_support") < general
     assert first_non_steer("kids_tutor") < first_non_steer("kids_tutor", "kids_tutor_teen")
     mental = policies["mental_health_support"]
-    assert mental.resolve("mental_health_support_youth").rules[-1].at < mental.resolve().rules[-1].at
+    youth = mental.resolve("mental_health_support_youth")
+    assert youth.rules[-1].at < mental.resolve().rules[-1].at
 
 
 def test_committed_schema_is_fresh() -> None:

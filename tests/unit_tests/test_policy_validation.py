@@ -120,7 +120,8 @@ INVALID_CASES = [
     ("threshold-above-1", HEAD + PREF + "    moderation:\n      rules:\n        - at: 1.5\n"
      "          action: steer\n", "contexts.a.moderation.rules.0.at", 9, "at most 1"),
     ("unknown-action", HEAD + PREF + "    moderation:\n      rules:\n        - at: 0.5\n"
-     "          action: warn\n", "contexts.a.moderation.rules.0.action", 10, "refuse_with_resources"),
+     "          action: warn\n", "contexts.a.moderation.rules.0.action", 10,
+     "refuse_with_resources"),
     ("unknown-rule-key", HEAD + PREF + "    moderation:\n      rules:\n        - at: 0.5\n"
      "          action: steer\n          level: 3\n",
      "contexts.a.moderation.rules.0.level", 11, "allowed keys here: at, action"),
@@ -147,7 +148,8 @@ INVALID_CASES = [
     ("extends-cycle", HEAD + PREF + "  b:\n    extends: c\n  c:\n    extends: b\n",
      "contexts.b.extends", 8, "b -> c -> b"),
     ("self-extends", HEAD + PREF + "    extends: a\n", "contexts.a.extends", 7, "a -> a"),
-    ("duplicate-context", HEAD + PREF + "  a:\n" + PREF, "contexts.a", 7, "first written on line 5"),
+    ("duplicate-context", HEAD + PREF + "  a:\n" + PREF, "contexts.a", 7,
+     "first written on line 5"),
     ("duplicate-key", HEAD + PREF + "    beta: 0.5\n    beta: 2.0\n", "contexts.a.beta", 8,
      "first written on line 7"),
     ("duplicate-attribute", HEAD + PREF.replace("helpfulness: 1}", "helpfulness: 1, empathy: 9}"),
