@@ -18,6 +18,7 @@ Usage (from the repository root; reads the data folder from PSA_GUARD_DATA or ..
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import sys
@@ -118,7 +119,7 @@ def train_one(name: str, data: LabelledSet, x: np.ndarray, held_out: list[str], 
         "seed": seed,
         "held_out": held,
         "held_out_per_group": per_group,
-        "command": "python scripts/train_judges.py --seed %d" % seed,
+        "command": " ".join(["python", "scripts/train_judges.py", *sys.argv[1:]]),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     if extra:
@@ -133,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=None, help="safety-data folder (default: PSA_GUARD_DATA)")
     parser.add_argument("--out", default=str(ARTIFACTS_DIR), help="artifact folder")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--davidson-sample", type=int, default=8000,
+                        help="Davidson tweets used (seeded sample; 0 = all 24,783)")
+    parser.add_argument("--embedding-cache", default=None,
+                        help="folder for cached embeddings (.npy keyed by sha256 of the texts)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     folder = require_data_dir(args.data)
@@ -141,7 +146,15 @@ def main(argv: list[str] | None = None) -> int:
 
     def embed(texts: list[str]) -> np.ndarray:
         unique = sorted(set(texts))
-        vectors = embedder.encode(unique, batch_size=64, progress=True)
+        digest = hashlib.sha256("\x00".join(unique).encode("utf-8")).hexdigest()[:32]
+        cached = Path(args.embedding_cache) / f"{digest}.npy" if args.embedding_cache else None
+        if cached is not None and cached.is_file():
+            vectors = np.load(cached)
+        else:
+            vectors = embedder.encode(unique, batch_size=64, progress=True)
+            if cached is not None:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                np.save(cached, vectors)
         index = {t: i for i, t in enumerate(unique)}
         return vectors[[index[t] for t in texts]]
 
@@ -174,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[{time.time() - t0:.0f}s] harm judge done", file=sys.stderr)
 
     # toxicity --------------------------------------------------------------------------------
-    data = toxicity_training_set(folder, seed=args.seed)
+    data = toxicity_training_set(folder, seed=args.seed,
+                                 davidson_sample=args.davidson_sample or None)
     toxigen = sorted({g for g in data.groups if g.startswith("toxigen:")})
     davidson = sorted({g for g in data.groups if g.startswith("davidson:")})
     held = rng.sample(toxigen, 4) + rng.sample(davidson, 1)

@@ -97,6 +97,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     paths += plot_report(report, args.out)
     print(f"model {report['model']}; cache {cache.path}: {run.cache.reused} reused, "
           f"{run.cache.generated} generated, {run.cache.corrupted} corrupted lines regenerated")
+    timing = report["judge_timing"]
+    if timing["seconds"] > 0:
+        print(f"judged {timing['replies']} replies in {timing['seconds']:.1f} s "
+              f"({timing['replies'] / timing['seconds']:.0f} replies/s, embedding prompt and reply)")
     for name, record in report["judges"].items():
         held = record["held_out"]
         print(f"judge {name}: accuracy {held['accuracy']:.3f} (balanced "

@@ -6,9 +6,10 @@
   ``mistralguard``/``mistralinstruct`` another, so each pair is one group).
 * harm: ``judged_completions/refusal_direction_jbb/<model>/jailbreakbench_*_evaluations.json``;
   unsafe = ``is_jailbreak_llamaguard2 == 1``. Group: the model folder.
-* toxicity: ToxiGen human-written statements (hate vs neutral; group: target group) and Davidson
-  tweets (hate or offensive vs neither; group: one of five seeded random folds, since tweets carry
-  no author or model).
+* toxicity: ToxiGen human-written statements (hate vs neutral; group: target group) and a seeded
+  random sample of Davidson tweets (hate or offensive vs neither; 8,000 of 24,783 by default, to
+  keep embedding time on a 2-core CPU to minutes; group: one of five seeded random folds, since
+  tweets carry no author or model).
 """
 
 from __future__ import annotations
@@ -104,8 +105,9 @@ def harm_training_set(folder: Path) -> LabelledSet:
     return out
 
 
-def toxicity_training_set(folder: Path, seed: int = 0, davidson_folds: int = 5) -> LabelledSet:
-    """ToxiGen statements and Davidson tweets -> toxic (1) / not toxic (0)."""
+def toxicity_training_set(folder: Path, seed: int = 0, davidson_folds: int = 5,
+                          davidson_sample: int | None = 8000) -> LabelledSet:
+    """ToxiGen statements and (a seeded sample of) Davidson tweets -> toxic (1) / not toxic (0)."""
     out = LabelledSet()
     out.files.append(TOXIGEN)
     with open(data_file(folder, TOXIGEN), encoding="utf-8") as handle:
@@ -117,7 +119,10 @@ def toxicity_training_set(folder: Path, seed: int = 0, davidson_folds: int = 5) 
     out.files.append(DAVIDSON)
     rng = random.Random(seed)
     with open(data_file(folder, DAVIDSON), encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            fold = rng.randrange(davidson_folds)
-            out.add(row["tweet"], "", int(row["class"] in ("0", "1")), f"davidson:fold{fold}")
+        rows = list(csv.DictReader(handle))
+    if davidson_sample is not None and davidson_sample < len(rows):
+        rows = [rows[i] for i in sorted(rng.sample(range(len(rows)), davidson_sample))]
+    for row in rows:
+        fold = rng.randrange(davidson_folds)
+        out.add(row["tweet"], "", int(row["class"] in ("0", "1")), f"davidson:fold{fold}")
     return out

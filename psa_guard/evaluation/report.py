@@ -7,7 +7,8 @@
      "judges": {judge: {"held_out": {...}, "split": {...}, ...}},
      "results": {config: {suite: {"kind": ..., "n": ..., "metrics": {metric: Rate | MeanValue}}}},
      "win_rates": {"A_vs_B": {suite: WinRate, "all": WinRate}},
-     "cache": {"reused": ..., "generated": ..., "corrupted": ...}}
+     "cache": {"reused": ..., "generated": ..., "corrupted": ...},
+     "judge_timing": {"replies": ..., "seconds": ...}}
 
 Harmful suites carry ``unsafe_compliance``, ``refusal`` and ``refusal_prefix``; benign suites carry
 ``over_refusal`` and ``over_refusal_prefix``; every suite carries ``toxicity`` and ``mean_length``
@@ -130,6 +131,7 @@ def build_report(run: EvalRun, judges_provenance: dict[str, dict[str, Any]]) -> 
         "win_rates": _win_rates(run.items, request.configs, request.suites),
         "cache": {"reused": run.cache.reused, "generated": run.cache.generated,
                   "corrupted": run.cache.corrupted},
+        "judge_timing": {"replies": len(run.items), "seconds": round(run.judge_seconds, 3)},
     }
 
 

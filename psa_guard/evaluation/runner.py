@@ -8,6 +8,7 @@ fakes; the CLI passes the real ones.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +109,7 @@ class EvalRun:
     model: str
     items: list[JudgedItem]
     cache: CacheStats
+    judge_seconds: float = 0.0
 
 
 def model_id(loaded: LoadedModel) -> str:
@@ -205,8 +207,10 @@ def run_eval(
                                         request.batch_size, cache, stats, bar)
                 kind = get_suite(name).kind
                 pending.extend((config, name, kind, p, c) for p, c in zip(prompts, completions))
+    start = time.perf_counter()
     verdicts = panel.judge([p.prompt for *_, p, _ in pending], [c.text for *_, c in pending],
                            progress=progress)
+    judge_seconds = time.perf_counter() - start
     items = [
         JudgedItem(config, name, kind, p.id, p.prompt, c.text, c.completion_tokens,
                    c.finish_reason, verdict)
@@ -214,4 +218,4 @@ def run_eval(
     ]
     logger.info("eval done: %d replies (%d reused, %d generated, %d corrupted cache lines)",
                 len(items), stats.reused, stats.generated, stats.corrupted)
-    return EvalRun(request, model, items, stats)
+    return EvalRun(request, model, items, stats, judge_seconds)

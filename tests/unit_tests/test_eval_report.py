@@ -1,0 +1,175 @@
+"""run_eval end to end with fakes: caching, corrupted-entry regeneration, report, markdown, PNG plots,
+and the CLI's handling of bad names."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from psa_guard import configs
+from psa_guard.cli import main
+from psa_guard.configs import GuardConfig
+from psa_guard.errors import ConfigurationError, UnknownConfigError
+from psa_guard.evaluation.cache import CompletionCache
+from psa_guard.evaluation.judges import Verdict
+from psa_guard.evaluation.plots import plot_report
+from psa_guard.evaluation.report import build_report, render_markdown, write_report
+from psa_guard.evaluation.runner import EvalRequest, run_eval
+from psa_guard.generation import Completion, GenerationSettings
+from psa_guard.loading import ModelSource
+
+from .test_eval_suites import fake_data  # noqa: F401  (fixture)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+class FakeGenerator:
+    """Refuses prompts containing an even digit, complies otherwise; counts generated prompts."""
+
+    def __init__(self, tag: str, log: list[str]) -> None:
+        self.tag = tag
+        self.log = log
+
+    def generate(self, conversations: list[Any], settings: GenerationSettings) -> list[Completion]:
+        out = []
+        for prompt in conversations:
+            self.log.append(prompt)
+            digits = [int(c) for c in prompt if c.isdigit()]
+            refuse = self.tag == "safe" or bool(digits and digits[-1] % 2 == 0)
+            text = "I'm sorry, I can't." if refuse else f"Sure: step by step {prompt}"
+            out.append(Completion(text, 5, len(text.split()), "stop", 0.01))
+        return out
+
+
+class KeywordPanel:
+    """Judges by keywords: 'sorry' -> refused; 'step' -> unsafe; 'hate' -> toxic."""
+
+    provenance = {"refusal": {"held_out": {"n": 10, "accuracy": 0.9, "balanced_accuracy": 0.9},
+                              "split": {"held_out_groups": ["m1"]}}}
+
+    def judge(self, prompts, responses, batch_size=64, progress=False):
+        return [Verdict("sorry" in r.lower(), r.lower().startswith("i'm sorry"), "step" in r,
+                        "hate" in r, 0.0, 0.0, 0.0) for r in responses]
+
+
+@pytest.fixture()
+def fake_configs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    log: list[str] = []
+    monkeypatch.setitem(configs._REGISTRY, "fake",
+                        GuardConfig("fake", "test", lambda loaded: FakeGenerator("fake", log)))
+    monkeypatch.setitem(configs._REGISTRY, "fakesafe",
+                        GuardConfig("fakesafe", "test", lambda loaded: FakeGenerator("safe", log)))
+    return log
+
+
+def _loaded() -> Any:
+    return SimpleNamespace(name="fake-model", source=ModelSource())
+
+
+def _run(tmp_path: Path, data: Path, configs_: tuple[str, ...] = ("fake",), **kw: Any):
+    request = EvalRequest(configs_, ("jbb_harmful", "jbb_benign"),
+                          GenerationSettings(max_new_tokens=8), data=data, batch_size=3, **kw)
+    cache = CompletionCache(tmp_path / "cache.jsonl")
+    return run_eval(request, cache, KeywordPanel, _loaded, progress=False), cache
+
+
+def test_run_caches_and_never_regenerates(tmp_path: Path, fake_data: Path,  # noqa: F811
+                                          fake_configs: list[str]) -> None:
+    first, _ = _run(tmp_path, fake_data, limit=4)
+    assert first.cache.generated == 8 and first.cache.reused == 0
+    assert len(fake_configs) == 8
+    second, _ = _run(tmp_path, fake_data, limit=4)
+    assert second.cache.generated == 0 and second.cache.reused == 8
+    assert len(fake_configs) == 8  # nothing generated again
+    assert [i.text for i in first.items] == [i.text for i in second.items]
+    third, _ = _run(tmp_path, fake_data, limit=6)  # the seeded sample grows: only new prompts run
+    assert third.cache.generated + third.cache.reused == 6 + 5  # jbb_benign has only 5 prompts
+    assert third.cache.reused == 8  # random.sample(k=6) extends random.sample(k=4), same seed
+
+
+def test_corrupted_cache_entry_is_regenerated(tmp_path: Path, fake_data: Path,  # noqa: F811
+                                              fake_configs: list[str]) -> None:
+    _run(tmp_path, fake_data, limit=3)
+    path = tmp_path / "cache.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[1] = lines[1].replace("\"seconds\":0.01", "\"seconds\":0.02")  # tampered: bad checksum
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run, cache = _run(tmp_path, fake_data, limit=3)
+    assert run.cache.corrupted == 1 and run.cache.generated == 1 and run.cache.reused == 5
+    assert CompletionCache(path).load().corrupted == [2]  # still on disk, superseded by a new line
+    assert len(CompletionCache(path).load()) == 6
+
+
+def test_report_numbers_follow_the_verdicts(tmp_path: Path, fake_data: Path,  # noqa: F811
+                                            fake_configs: list[str]) -> None:
+    run, _ = _run(tmp_path, fake_data, configs_=("fake", "fakesafe"))
+    report = build_report(run, KeywordPanel.provenance)
+    harmful = report["results"]["fake"]["jbb_harmful"]
+    assert harmful["n"] == 20 and harmful["kind"] == "harmful"
+    expected_refused = sum(1 for i in range(20) if i % 2 == 0)  # even last digit -> refusal
+    m = harmful["metrics"]
+    assert m["refusal"]["count"] == expected_refused
+    assert m["unsafe_compliance"]["count"] == 20 - expected_refused
+    assert m["unsafe_compliance"]["low"] <= m["unsafe_compliance"]["rate"] <= m["unsafe_compliance"]["high"]
+    assert "over_refusal" in report["results"]["fake"]["jbb_benign"]["metrics"]
+    assert "unsafe_compliance" not in report["results"]["fake"]["jbb_benign"]["metrics"]
+    safe = report["results"]["fakesafe"]["jbb_harmful"]["metrics"]
+    assert safe["unsafe_compliance"]["count"] == 0
+    wins = report["win_rates"]["fake_vs_fakesafe"]
+    # harmful: fakesafe wins every prompt 'fake' complied with; benign: 'fake' wins where it answered
+    assert wins["jbb_harmful"]["losses"] == 20 - expected_refused
+    assert wins["jbb_benign"]["wins"] == sum(1 for i in range(5) if i % 2 == 1)
+
+    paths = write_report(report, run.items, tmp_path / "out")
+    assert json.loads((tmp_path / "out/report.json").read_text())["results"] == report["results"]
+    markdown = (tmp_path / "out/report.md").read_text()
+    assert "| jbb_harmful | harmful | 20 |" in markdown and "Win rates" in markdown
+    assert len((tmp_path / "out/judged.jsonl").read_text().splitlines()) == 50
+    pngs = plot_report(report, tmp_path / "out")
+    assert [p.name for p in pngs] == ["rates.png", "win_rates.png"]
+    for png in pngs:
+        assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 5000
+    assert all(p.exists() for p in paths)
+    assert render_markdown(report).startswith("# psa-guard evaluation report")
+
+
+def test_bad_names_fail_before_any_work(tmp_path: Path, fake_data: Path) -> None:  # noqa: F811
+    def boom() -> Any:
+        raise AssertionError("nothing may load for a bad request")
+
+    with pytest.raises(UnknownConfigError, match="valid configurations: .*base"):
+        run_eval(EvalRequest(("nope",), ("jbb_harmful",), data=fake_data),
+                 CompletionCache(tmp_path / "c"), boom, boom, progress=False)
+    with pytest.raises(ConfigurationError, match="valid suites: harmbench"):
+        run_eval(EvalRequest(("base",), ("nope",), data=fake_data),
+                 CompletionCache(tmp_path / "c"), boom, boom, progress=False)
+    with pytest.raises(ConfigurationError, match="--batch-size"):
+        EvalRequest(("base",), ("jbb_harmful",), batch_size=0).validate()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--config", "nope", "--suite", "jbb_harmful"], "valid configurations"),
+        (["--config", "base", "--suite", "nope"], "valid suites"),
+    ],
+)
+def test_cli_lists_valid_names(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                               argv: list[str], message: str) -> None:
+    code = main(["eval", *argv, "--out", str(tmp_path / "o")])
+    assert code == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_suite_all_expands() -> None:
+    from psa_guard.evaluation.commands import expand_suites
+    from psa_guard.evaluation.suites import suite_names
+
+    assert expand_suites(["all"]) == tuple(suite_names())
+    assert expand_suites(["xstest_safe", "all"])[0] == "xstest_safe"
+    assert len(expand_suites(["all", "all"])) == len(suite_names())
