@@ -12,6 +12,7 @@ below. Cycles and unknown bases are errors.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -316,7 +317,7 @@ def _artifact_path(base_dir: Path | None, value: str | None) -> Path | None:
         return None
     path = Path(value).expanduser()
     if base_dir is not None and not path.is_absolute():
-        path = base_dir / path
+        path = Path(os.path.normpath(base_dir / path))  # string-only: no file access
     return path
 
 

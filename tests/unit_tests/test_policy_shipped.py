@@ -142,3 +142,19 @@ def test_policy_package_exports() -> None:
     ]
     for name in policy_package.__all__:
         assert hasattr(policy_package, name)
+
+
+def test_documented_example_is_a_valid_policy(tmp_path: Path) -> None:
+    """The YAML example in docs/policies.md loads, artifacts resolved against ``base_dir``."""
+    doc = (POLICIES.parent / "docs" / "policies.md").read_text(encoding="utf-8")
+    example = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "artifacts" / "pvarm").mkdir(parents=True)
+    (tmp_path / "artifacts" / "harm_vector.safetensors").write_bytes(b"")
+    (tmp_path / "policies").mkdir()
+    policy = Policy.from_string(example, base_dir=tmp_path / "policies")
+    assert policy.context_names == ("kids_tutor", "kids_tutor_teen")
+    teen = policy.resolve("kids_tutor_teen")
+    assert teen.beta == 0.8 and teen.direg_lambda == 2.0
+    assert teen.harm_vector_path == tmp_path / "artifacts" / "harm_vector.safetensors"
+    assert teen.adapter_path == tmp_path / "artifacts" / "pvarm"
+    assert teen.decide(0.4, locale="en-GB").action == "refuse_with_resources"
