@@ -16,13 +16,13 @@ Typical use::
 from __future__ import annotations
 
 from psa_guard.errors import PolicyError
-from psa_guard.policy.loader import PolicyIssue, format_issues, parse_document
+from psa_guard.policy.issues import Issue, PolicyIssue, format_issues
+from psa_guard.policy.loader import parse_document
 from psa_guard.policy.policy import Policy, load_policies
 from psa_guard.policy.routing import (
     DEFAULT_BETA,
     DEFAULT_DIREG_LAMBDA,
     Decision,
-    Issue,
     ResolvedContext,
     check_document,
     resolve_contexts,

@@ -1,12 +1,10 @@
 """Reading policy YAML safely, with line numbers, and turning every problem into a located message.
 
-The text is *composed* (``yaml.compose`` with ``yaml.SafeLoader``) into a node tree, never loaded
-with an unsafe loader. Walking the tree builds the plain data for pydantic and, at the same time, an
-index ``{key path: line}``, so that a pydantic error location such as
-``("contexts", "kids_tutor", "preference", "empathy")`` maps to the line of that key. The walk also
-catches what PyYAML lets through silently: duplicate mapping keys (PyYAML keeps the last one), tags
-other than plain scalars, mappings and lists (``!!python/object`` and friends), merge keys and
-recursive aliases.
+:func:`~psa_guard.policy.yaml_tree.compose_yaml` turns the text into plain data and a
+``{key path: line}`` index (safely: the YAML is composed, never loaded with an unsafe loader);
+pydantic validates the data against :class:`~psa_guard.policy.schema.PolicyDocument`; each pydantic
+error location (``("contexts", "kids_tutor", "preference", "empathy")``) is mapped to its line and
+given a fix; then cross-references and artifact files are checked.
 
 Every problem becomes a :class:`PolicyIssue` (file, line, key, what, fix); all problems of a file
 are reported together in one :class:`~psa_guard.errors.PolicyError`.
@@ -16,248 +14,21 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
-from yaml.constructor import ConstructorError, SafeConstructor
 
 from psa_guard.errors import PolicyError
-from psa_guard.policy.routing import Issue, check_document
+from psa_guard.policy.issues import Issue, PolicyIssue, format_issues
+from psa_guard.policy.routing import check_document
 from psa_guard.policy.schema import LOCALE_PATTERN, PolicyDocument
+from psa_guard.policy.yaml_tree import Loc, compose_yaml, describe_value, short_repr
 
-__all__ = ["PolicyIssue", "parse_document", "format_issues"]
+__all__ = ["parse_document"]
 
-_TAG = "tag:yaml.org,2002:"
-_SCALAR_TAGS = {_TAG + name for name in ("str", "int", "float", "bool", "null", "timestamp")}
-_MAX_NODES = 100_000
 _DOCS = "see docs/policies.md"
-
-Loc = tuple[str | int, ...]
-
-
-@dataclass(frozen=True)
-class PolicyIssue:
-    """One problem in a policy file.
-
-    Attributes:
-        source: the file path (or ``"<string>"``).
-        line: 1-based line of the offending key (or of its nearest written parent), if known.
-        key: dotted key path, e.g. ``contexts.kids_tutor.preference.empathy`` (``""`` for the
-            whole file).
-        message: what is wrong.
-        fix: how to fix it.
-    """
-
-    source: str
-    line: int | None
-    key: str
-    message: str
-    fix: str
-
-    def __str__(self) -> str:
-        where = f"{self.source}:{self.line}" if self.line is not None else self.source
-        key = f" {self.key}:" if self.key else ""
-        return f"{where}:{key} {self.message}. Fix: {self.fix}."
-
-
-def format_issues(issues: Iterable[PolicyIssue]) -> str:
-    """The text of a :class:`PolicyError`: a summary line, then one indented line per issue."""
-    issues = list(issues)
-    sources = sorted({issue.source for issue in issues})
-    noun = "problem" if len(issues) == 1 else "problems"
-    head = f"invalid policy {', '.join(sources)} ({len(issues)} {noun}):"
-    return "\n".join([head, *(f"  {issue}" for issue in issues)])
-
-
-# --------------------------------------------------------------------------------------------
-# YAML -> data + line index
-
-
-class _Walker:
-    """Turns a composed node tree into plain data, recording key lines and structural problems."""
-
-    def __init__(self) -> None:
-        self.lines: dict[Loc, int] = {}
-        self.issues: list[Issue] = []
-        self.dropped: list[Loc] = []  # values replaced by None after a reported problem
-        self._constructor = SafeConstructor()
-        self._active: set[int] = set()
-        self._count = 0
-
-    def walk(self, node: yaml.Node, loc: Loc) -> Any:
-        self._count += 1
-        if self._count > _MAX_NODES:
-            raise _TooLarge
-        if id(node) in self._active:
-            self.issues.append(
-                Issue(
-                    loc, "recursive YAML alias", "write the value out instead of an alias to itself"
-                )
-            )
-            self.dropped.append(loc)
-            return None
-        line = node.start_mark.line + 1
-        self.lines.setdefault(loc, line)
-        if isinstance(node, yaml.MappingNode) and node.tag == _TAG + "map":
-            self._active.add(id(node))
-            try:
-                return self._mapping(node, loc)
-            finally:
-                self._active.discard(id(node))
-        if isinstance(node, yaml.SequenceNode) and node.tag == _TAG + "seq":
-            self._active.add(id(node))
-            try:
-                return tuple(self.walk(item, (*loc, i)) for i, item in enumerate(node.value))
-            finally:
-                self._active.discard(id(node))
-        if isinstance(node, yaml.ScalarNode) and node.tag in _SCALAR_TAGS:
-            try:
-                return self._constructor.construct_object(node, deep=True)
-            except (ConstructorError, ValueError) as exc:  # e.g. an impossible !!timestamp
-                self.issues.append(
-                    Issue(loc, f"unreadable value {node.value!r} ({exc})", "quote it")
-                )
-                self.dropped.append(loc)
-                return None
-        tag = node.tag.replace(_TAG, "!!")
-        self.issues.append(
-            Issue(
-                loc,
-                f"unsupported YAML tag {tag!r}",
-                "remove the tag: policy files hold plain text, numbers, booleans, mappings "
-                "and lists",
-            )
-        )
-        self.dropped.append(loc)
-        return None
-
-    def _mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        first_line: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            line = key_node.start_mark.line + 1
-            if key_node.tag == _TAG + "merge":
-                self.lines.setdefault((*loc, "<<"), line)
-                self.issues.append(
-                    Issue(
-                        (*loc, "<<"),
-                        "YAML merge keys ('<<') are not supported",
-                        "write the keys out, or inherit a whole context with 'extends:'",
-                    )
-                )
-                continue
-            if not (isinstance(key_node, yaml.ScalarNode) and key_node.tag == _TAG + "str"):
-                shown = key_node.value if isinstance(key_node, yaml.ScalarNode) else "<complex>"
-                self.lines.setdefault((*loc, str(shown)), line)
-                self.issues.append(
-                    Issue(
-                        (*loc, str(shown)),
-                        f"key {shown!r} is not text "
-                        f"(YAML reads it as {key_node.tag.replace(_TAG, '')})",
-                        "put the key in quotes",
-                    )
-                )
-                continue
-            key = key_node.value
-            if key in result:
-                self.issues.append(
-                    Issue(
-                        (*loc, key),
-                        f"duplicate key {key!r} (first written on line {first_line[key]}); YAML "
-                        "would silently keep only the last one",
-                        "remove one of them or give it a different name",
-                    )
-                )
-                self.lines[(*loc, key, "#duplicate")] = line
-                continue
-            first_line[key] = line
-            self.lines[(*loc, key)] = line
-            result[key] = self.walk(value_node, (*loc, key))
-        return result
-
-
-class _TooLarge(Exception):
-    """The document expands to too many nodes (for example an alias bomb)."""
-
-
-def _compose(text: str) -> tuple[Any, dict[Loc, int], list[Loc], list[Issue]]:
-    """Compose and walk ``text``.
-
-    Returns:
-        The plain data, the ``{key path: line}`` index, the paths whose values were dropped after
-        a reported problem, and the structural problems.
-    """
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        what = " ".join(part for part in (exc.context, exc.problem) if part)
-        lines: dict[Loc, int] = {("#yaml",): line} if line is not None else {}
-        return (
-            None,
-            lines,
-            [],
-            [
-                Issue(
-                    ("#yaml",),
-                    f"malformed YAML: {what}",
-                    "correct the syntax on that line (spaces for indentation, 'key: value', "
-                    "matching quotes and brackets, one document per file)",
-                )
-            ],
-        )
-    except yaml.YAMLError as exc:
-        return (
-            None,
-            {},
-            [],
-            [Issue(("#yaml",), f"malformed YAML: {exc}", "correct the YAML syntax")],
-        )
-    if root is None:
-        return (
-            None,
-            {},
-            [],
-            [
-                Issue(
-                    (),
-                    "the file is empty",
-                    "start it with 'version: 1', 'name:', 'default_context:' and 'contexts:'",
-                )
-            ],
-        )
-    walker = _Walker()
-    try:
-        data = walker.walk(root, ())
-    except _TooLarge:
-        return (
-            None,
-            walker.lines,
-            [],
-            [
-                Issue(
-                    (),
-                    f"the document expands to more than {_MAX_NODES} values (alias bomb?)",
-                    "write the policy without deeply nested aliases",
-                )
-            ],
-        )
-    if not isinstance(data, dict) and not walker.issues:
-        walker.issues.append(
-            Issue(
-                (),
-                f"the top level is {_yaml_type(data)}, not a mapping",
-                "write 'version: 1', 'name: ...', 'default_context: ...' and 'contexts:' "
-                "at the top",
-            )
-        )
-    return data, walker.lines, walker.dropped, walker.issues
 
 
 # --------------------------------------------------------------------------------------------
@@ -299,21 +70,6 @@ def _model_at(loc: Loc) -> type[BaseModel] | None:
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _yaml_type(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, tuple):
-        return "a list"
-    if value is None:
-        return "nothing (null)"
-    return f"{type(value).__name__} {_short(value)}"
-
-
 _EXPECTED = {
     "float_type": ("a number", "write a plain number such as 0.5 (without quotes)"),
     "int_type": ("a whole number", "write a whole number such as 1 (without quotes)"),
@@ -353,13 +109,13 @@ def _describe(error: ErrorDetails, loc: Loc) -> tuple[str, str]:
     if kind == "literal_error":
         if loc == ("version",):
             return (
-                f"unsupported version {_short(value)}",
+                f"unsupported version {short_repr(value)}",
                 "set 'version: 1' (the only format this library reads)",
             )
-        return f"{_short(value)} is not allowed here", f"use one of: {ctx.get('expected')}"
+        return f"{short_repr(value)} is not allowed here", f"use one of: {ctx.get('expected')}"
     if kind in _EXPECTED:
         expected, fix = _EXPECTED[kind]
-        return f"expected {expected}, got {_yaml_type(value)}", fix
+        return f"expected {expected}, got {describe_value(value)}", fix
     bounds = {
         "greater_than": ("gt", "greater than"),
         "greater_than_equal": ("ge", "at least"),
@@ -368,9 +124,12 @@ def _describe(error: ErrorDetails, loc: Loc) -> tuple[str, str]:
     }
     if kind in bounds:
         name, words = bounds[kind]
-        return f"{_short(value)} is out of range", f"use a number {words} {ctx.get(name)}"
+        return f"{short_repr(value)} is out of range", f"use a number {words} {ctx.get(name)}"
     if kind == "finite_number":
-        return f"{_short(value)} is not a finite number", "use a finite number (not .inf or .nan)"
+        return (
+            f"{short_repr(value)} is not a finite number",
+            "use a finite number (not .inf or .nan)",
+        )
     if kind in ("string_too_short", "too_short"):
         return "the value is empty", f"write at least {ctx.get('min_length', 1)} " + (
             "character" if kind == "string_too_short" else "entry"
@@ -378,12 +137,12 @@ def _describe(error: ErrorDetails, loc: Loc) -> tuple[str, str]:
     if kind == "string_pattern_mismatch":
         if ctx.get("pattern") == LOCALE_PATTERN:
             return (
-                f"{_short(value)} is not a locale",
+                f"{short_repr(value)} is not a locale",
                 "use a language tag such as 'en', a language-REGION tag such as 'en-GB' "
                 "(region in capitals), or '*' for everywhere",
             )
         return (
-            f"{_short(value)} is not a valid name",
+            f"{short_repr(value)} is not a valid name",
             "use lowercase letters, digits and underscores, starting with a letter "
             "(e.g. kids_tutor)",
         )
@@ -469,7 +228,7 @@ def parse_document(text: str, source: str, base_dir: Path) -> PolicyDocument:
         raise PolicyError(
             f"{source}: policy text must be str, got {type(text).__name__}; decode it first"
         )
-    data, lines, dropped, issues = _compose(text)
+    data, lines, dropped, issues = compose_yaml(text)
     document: PolicyDocument | None = None
     if isinstance(data, dict):
         try:

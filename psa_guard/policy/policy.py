@@ -13,7 +13,8 @@ from pathlib import Path
 from types import MappingProxyType
 
 from psa_guard.errors import PolicyError
-from psa_guard.policy.loader import PolicyIssue, format_issues, parse_document
+from psa_guard.policy.issues import PolicyIssue, format_issues
+from psa_guard.policy.loader import parse_document
 from psa_guard.policy.routing import Decision, ResolvedContext, resolve_contexts
 from psa_guard.policy.schema import PolicyDocument
 

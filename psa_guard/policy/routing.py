@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import Any
 
 from psa_guard.errors import ConfigurationError, PolicyError
+from psa_guard.policy.issues import Issue
 from psa_guard.policy.schema import (
     ATTRIBUTES,
     MESSAGE_ACTIONS,
@@ -35,7 +36,6 @@ from psa_guard.policy.schema import (
 __all__ = [
     "DEFAULT_BETA",
     "DEFAULT_DIREG_LAMBDA",
-    "Issue",
     "Decision",
     "ResolvedContext",
     "check_document",
@@ -46,21 +46,6 @@ __all__ = [
 DEFAULT_BETA = 1.0
 #: ``direg_lambda`` of a context (and its bases) that does not set one: DiReg off.
 DEFAULT_DIREG_LAMBDA = 0.0
-
-
-@dataclass(frozen=True)
-class Issue:
-    """One problem found in a document, before it is tied to a file and a line.
-
-    Attributes:
-        loc: where, as a pydantic-style location (``("contexts", "kids_tutor", "extends")``).
-        message: what is wrong.
-        fix: how to fix it.
-    """
-
-    loc: tuple[str | int, ...]
-    message: str
-    fix: str
 
 
 @dataclass(frozen=True)
