@@ -24,6 +24,7 @@ from psa_guard.policy.issues import Issue
 from psa_guard.policy.schema import (
     ATTRIBUTES,
     MESSAGE_ACTIONS,
+    ActionName,
     Artifacts,
     HardConstraint,
     Messages,
@@ -62,7 +63,7 @@ class Decision:
         context: the context name.
     """
 
-    action: str
+    action: ActionName
     message: str | None
     resources: tuple[Resource, ...]
     score: float
@@ -158,7 +159,7 @@ class ResolvedContext:
                 fired = rule
             else:
                 break
-        action = fired.action if fired is not None else "allow"
+        action: ActionName = fired.action if fired is not None else "allow"
         resources = (
             self.resources_for(locale) if action in ("refuse_with_resources", "escalate") else ()
         )
