@@ -11,12 +11,15 @@ building many instances (as LangChain's standard tests do) costs nothing.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
     AIMessage,
@@ -28,6 +31,7 @@ from langchain_core.messages import (
 )
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import RunnableConfig
 from pydantic import ConfigDict, Field, field_validator
 
 from psa_guard.configs import build_generator, config_names
@@ -43,6 +47,9 @@ _SETTING_KEYS = {"temperature", "max_tokens", "top_p", "seed", "stop"}
 _ROLE_OF = {"human": "user", "ai": "assistant", "system": "system"}
 _generators: dict[tuple[str, str, int], ChatGenerator] = {}
 _generators_lock = threading.Lock()
+# Async calls wait here rather than in the event loop's default executor, whose few workers
+# (cores + 4) would cap how many concurrent requests the micro-batcher can coalesce.
+_async_executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="psa-guard")
 
 
 def _text_of(message: BaseMessage, index: int) -> str:
@@ -195,6 +202,29 @@ class ChatPSAGuard(BaseChatModel):
             total_tokens=completion.prompt_tokens + completion.completion_tokens,
         )
 
+    # ---- batching -------------------------------------------------------------------------------
+    def batch(
+        self,
+        inputs: list[Any],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[BaseMessage]:
+        """Like ``Runnable.batch``, but every input runs at once so they share batched forwards.
+
+        LangChain's default thread pool has ``cores + 4`` workers, which would split a batch of 8
+        into uneven groups; unless ``max_concurrency`` is given, it is set to the batch size.
+        """
+        if isinstance(config, list):
+            config = [dict(c) for c in config]  # type: ignore[misc]
+            if config:
+                config[0].setdefault("max_concurrency", len(inputs))  # type: ignore[typeddict-item]
+        else:
+            config = dict(config or {})  # type: ignore[assignment]
+            config.setdefault("max_concurrency", len(inputs))  # type: ignore[union-attr]
+        return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
+
     # ---- BaseChatModel -------------------------------------------------------------------------
     def _generate(
         self,
@@ -212,6 +242,16 @@ class ChatPSAGuard(BaseChatModel):
             response_metadata=self._metadata(generator, self.config, completion),
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        call = functools.partial(self._generate, messages, stop, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(_async_executor, call)
 
     def _stream(
         self,
