@@ -15,7 +15,8 @@ builtin that matches its family, so callers may catch either::
     │       └── ChecksumError                a file does not match its recorded checksum
     ├── DataError (ValueError)
     │   └── InputLineError                   one bad JSONL line (carries path and line number)
-    └── PolicyError (ValueError)             bad policy file or unknown context (file, line, fix)
+    ├── PolicyError (ValueError)             bad policy file or unknown context (file, line, fix)
+    └── ModerationUnavailableError (RuntimeError)   a moderation scorer could not answer (reason)
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "DataError",
     "InputLineError",
     "PolicyError",
+    "ModerationUnavailableError",
 ]
 
 
@@ -111,3 +113,17 @@ class PolicyError(PSAGuardError, ValueError):
     def __init__(self, message: str, issues: Sequence[object] = ()) -> None:
         self.issues = tuple(issues)
         super().__init__(message)
+
+
+class ModerationUnavailableError(PSAGuardError, RuntimeError):
+    """A moderation scorer could not answer (server down, timeouts, malformed replies, ...).
+
+    Scorers raise it instead of guessing a score; whether to fail closed is the caller's policy.
+
+    Attributes:
+        reason: a short account of why, for logs and reports (e.g. ``"HTTP 500 after 3 attempts"``).
+    """
+
+    def __init__(self, reason: str, message: str | None = None) -> None:
+        self.reason = reason
+        super().__init__(message or f"moderation unavailable: {reason}")
