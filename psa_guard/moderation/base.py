@@ -1,0 +1,77 @@
+"""The moderation-scorer protocol: texts in, one harm probability per text out.
+
+A scorer is anything with a ``name`` and ``score(texts) -> list[float]``. The contract:
+
+* the result has one float in ``[0, 1]`` per input text, in input order (an empty input gives
+  an empty list);
+* when the scorer cannot answer it raises :class:`~psa_guard.errors.ModerationUnavailableError`
+  whose ``reason`` says why. It never returns a made-up score (0 would mean "safe"): failing
+  closed is the caller's policy decision, taken with the reason in hand.
+
+Implementations: :class:`~psa_guard.moderation.local.LocalModerationScorer` (offline default) and
+:class:`~psa_guard.moderation.http.HTTPModerationScorer` (OpenAI moderation request/response shape).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from psa_guard.errors import ConfigurationError, ModerationUnavailableError
+
+__all__ = ["ModerationScorer", "check_texts", "check_scores"]
+
+
+@runtime_checkable
+class ModerationScorer(Protocol):
+    """Scores texts for harm.
+
+    Attributes:
+        name: a short name for logs and reports (e.g. ``"local"``, ``"http"``).
+    """
+
+    name: str
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        """One harm probability in ``[0, 1]`` per text, in order.
+
+        Raises:
+            ModerationUnavailableError: the scorer could not answer (``reason`` says why).
+        """
+        ...
+
+
+def check_texts(texts: Sequence[str]) -> list[str]:
+    """The texts as a list, each checked to be a ``str``.
+
+    Raises:
+        ConfigurationError: ``texts`` is a bare string or holds a non-string.
+    """
+    if isinstance(texts, str):
+        raise ConfigurationError("score() takes a sequence of texts, not one string; wrap it: [text]")
+    out = list(texts)
+    for i, text in enumerate(out):
+        if not isinstance(text, str):
+            raise ConfigurationError(f"texts[{i}] is {type(text).__name__}, expected str")
+    return out
+
+
+def check_scores(scores: Sequence[float], expected: int, source: str) -> list[float]:
+    """Validate scores from a scorer: right count, finite, inside ``[0, 1]``.
+
+    Raises:
+        ModerationUnavailableError: a score is missing, not a number, or outside ``[0, 1]``.
+    """
+    if len(scores) != expected:
+        raise ModerationUnavailableError(
+            f"{source} returned {len(scores)} scores for {expected} texts"
+        )
+    out = []
+    for value in scores:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ModerationUnavailableError(f"{source} returned a non-numeric score {value!r}")
+        if not 0.0 <= float(value) <= 1.0:
+            raise ModerationUnavailableError(f"{source} returned a score outside [0, 1]: {value!r}")
+        out.append(float(value))
+    return out

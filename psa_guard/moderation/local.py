@@ -1,0 +1,188 @@
+"""The local moderation scorer: all-MiniLM-L6-v2 embeddings and a trained logistic head, offline.
+
+The head is the moderation scorer's own (``artifacts/moderation.*``, built by
+``scripts/train_moderation.py`` on training-side data only); it is not an evaluation judge, so the
+judges stay independent of what they measure. The embedder is the one the judges use
+(:mod:`psa_guard.evaluation.embedder`), loaded once per process.
+
+Artifacts (one head named ``moderation``)::
+
+    moderation.safetensors   weight, bias, mean, std (float32)
+    moderation.json          provenance: data files and their sha256, counts, split, metrics
+    moderation.sha256        sha256sum lines of the two files above
+
+A head whose files do not match the recorded checksums is refused with
+:class:`~psa_guard.errors.ChecksumError`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from psa_guard.errors import ChecksumError, ModelNotFoundError, ModerationUnavailableError
+from psa_guard.evaluation.artifacts import file_sha256
+from psa_guard.evaluation.embedder import EMBEDDING_DIM
+from psa_guard.evaluation.heads import LinearHead
+from psa_guard.moderation.base import ModerationScorer, check_texts
+
+__all__ = [
+    "ARTIFACTS_DIR",
+    "HEAD_NAME",
+    "LocalModerationScorer",
+    "default_scorer",
+    "load_moderation_head",
+    "verify_moderation_head",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Where the committed moderation head lives.
+ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
+#: File stem of the moderation head.
+HEAD_NAME = "moderation"
+_REBUILD = (
+    "restore it (`git checkout -- psa_guard/moderation/artifacts`) or rebuild it with "
+    "`flock /tmp/psa-heavy.lock python scripts/train_moderation.py`"
+)
+
+_default_lock = threading.Lock()
+_default: LocalModerationScorer | None = None
+
+
+def verify_moderation_head(folder: Path = ARTIFACTS_DIR, name: str = HEAD_NAME) -> None:
+    """Check ``NAME.safetensors`` and ``NAME.json`` against ``NAME.sha256`` and the provenance.
+
+    Raises:
+        ModelNotFoundError: a file of the head is missing.
+        ChecksumError: a file does not match its recorded sha256.
+    """
+    files = {"weights": folder / f"{name}.safetensors", "provenance": folder / f"{name}.json",
+             "sums": folder / f"{name}.sha256"}
+    for path in files.values():
+        if not path.is_file():
+            raise ModelNotFoundError(f"moderation head file {path} is missing; {_REBUILD}")
+    recorded: dict[str, str] = {}
+    for line in files["sums"].read_text(encoding="utf-8").splitlines():
+        digest, _, filename = line.strip().partition("  ")
+        if filename:
+            recorded[filename] = digest
+    for key in ("weights", "provenance"):
+        path = files[key]
+        if path.name not in recorded:
+            raise ChecksumError(f"{files['sums']} records no checksum for {path.name}; {_REBUILD}")
+        actual = file_sha256(path)
+        if actual != recorded[path.name]:
+            raise ChecksumError(
+                f"moderation head file {path} does not match its recorded checksum (sha256 "
+                f"{actual}, expected {recorded[path.name]} in {files['sums']}); refusing to use "
+                f"it. {_REBUILD[0].upper()}{_REBUILD[1:]}"
+            )
+    provenance = json.loads(files["provenance"].read_text(encoding="utf-8"))
+    if provenance.get("weights_sha256") != file_sha256(files["weights"]):
+        raise ChecksumError(
+            f"{files['weights']} does not match weights_sha256 in {files['provenance']}; "
+            f"refusing to use it. {_REBUILD[0].upper()}{_REBUILD[1:]}"
+        )
+
+
+def load_moderation_head(folder: Path = ARTIFACTS_DIR,
+                         name: str = HEAD_NAME) -> tuple[LinearHead, dict[str, Any]]:
+    """Load the verified moderation head and its provenance.
+
+    Raises:
+        ModelNotFoundError: a file is missing.
+        ChecksumError: a file does not match its recorded checksum.
+    """
+    from safetensors.numpy import load_file
+
+    verify_moderation_head(folder, name)
+    provenance = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
+    head = LinearHead.from_tensors(load_file(str(folder / f"{name}.safetensors")))
+    if head.dim != EMBEDDING_DIM:
+        raise ChecksumError(
+            f"moderation head in {folder} has {head.dim} inputs, expected {EMBEDDING_DIM}; {_REBUILD}"
+        )
+    return head, provenance
+
+
+class LocalModerationScorer:
+    """Harm probability of each text from a logistic head on MiniLM sentence embeddings.
+
+    It reads a text as it is, so it scores user requests and assistant responses alike (see
+    ``docs/moderation.md`` for what it was trained on and how well it does on each).
+
+    Args:
+        embedder: anything with ``encode(texts, batch_size=...) -> (n, 384) float32 array``
+            (normally :func:`psa_guard.evaluation.embedder.load_embedder`).
+        head: the trained :class:`~psa_guard.evaluation.heads.LinearHead`.
+        provenance: the head's provenance record (kept for reports).
+        name: the scorer name.
+        batch_size: texts per embedding batch.
+    """
+
+    def __init__(self, embedder: Any, head: LinearHead, provenance: dict[str, Any] | None = None,
+                 name: str = "local", batch_size: int = 64) -> None:
+        self.embedder = embedder
+        self.head = head
+        self.provenance = dict(provenance or {})
+        self.name = name
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, folder: Path = ARTIFACTS_DIR, name: str = "local") -> LocalModerationScorer:
+        """Load the committed head (verified) and the shared offline embedder.
+
+        Raises:
+            ModelNotFoundError: the head files or the embedding model are missing.
+            ChecksumError: the head does not match its recorded checksums.
+        """
+        from psa_guard.evaluation.embedder import load_embedder
+
+        head, provenance = load_moderation_head(Path(folder))
+        return cls(load_embedder(), head, provenance, name=name)
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        """One harm probability in ``[0, 1]`` per text, in order.
+
+        Raises:
+            ConfigurationError: ``texts`` is not a sequence of strings.
+            ModerationUnavailableError: the embedder failed (the cause is chained).
+        """
+        items = check_texts(texts)
+        if not items:
+            return []
+        try:
+            with self._lock:  # one forward at a time: torch already uses every core
+                features = self.embedder.encode(items, batch_size=self.batch_size)
+        except Exception as exc:  # any embedder failure means "cannot answer", never "safe"
+            raise ModerationUnavailableError(
+                f"local embedder failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        probs = self.head.predict_proba(np.asarray(features, dtype=np.float32))
+        return [float(min(1.0, max(0.0, p))) for p in probs]
+
+    def __repr__(self) -> str:
+        return f"LocalModerationScorer(name={self.name!r}, dim={self.head.dim})"
+
+
+def default_scorer() -> ModerationScorer:
+    """The local scorer on the committed head, loaded lazily once per process.
+
+    Raises:
+        ModelNotFoundError: the head or the embedding model is missing.
+        ChecksumError: the head does not match its recorded checksums.
+    """
+    global _default
+    with _default_lock:
+        if _default is None:
+            logger.info("loading the local moderation scorer from %s", ARTIFACTS_DIR)
+            _default = LocalModerationScorer.load()
+        return _default
