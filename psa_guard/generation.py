@@ -179,10 +179,16 @@ class ChatGenerator:
 
     # ---- prompts -------------------------------------------------------------------------------
     def encode(self, conversation: Conversation) -> list[int]:
-        """Apply the tokenizer's chat template (with the generation prompt) and return token ids."""
+        """Apply the tokenizer's chat template and return token ids.
+
+        The prompt ends with the assistant header, so the model writes a new reply; when the last
+        message is an assistant turn, the model continues that turn instead (a prefilled reply).
+        """
         messages = normalize_messages(conversation)
+        prefill = messages[-1]["role"] == "assistant"  # continue a started reply
         encoded = self.loaded.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=True
+            messages, add_generation_prompt=not prefill, continue_final_message=prefill,
+            tokenize=True,
         )
         ids = encoded["input_ids"] if isinstance(encoded, Mapping) else encoded
         return list(ids)

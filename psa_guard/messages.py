@@ -14,7 +14,7 @@ from psa_guard.errors import InvalidMessagesError
 
 __all__ = ["ROLES", "Message", "normalize_messages"]
 
-ROLES = ("system", "user", "assistant")
+ROLES = ("system", "user", "assistant", "tool")
 
 Message = dict[str, str]
 
@@ -58,6 +58,6 @@ def normalize_messages(messages: Sequence[Mapping[str, Any]] | str) -> list[Mess
             merged[-1]["content"] = f"{merged[-1]['content']}\n\n{content}"
         else:
             merged.append({"role": role, "content": content})
-    if all(m["role"] == "assistant" for m in merged):
-        raise InvalidMessagesError("messages has only assistant turns; add a user message")
+    if not any(m["role"] in ("user", "system") for m in merged):
+        raise InvalidMessagesError("messages has no user or system turn; add a user message")
     return merged

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -28,22 +30,37 @@ from langchain_core.messages import (
     ChatMessage,
     HumanMessage,
     SystemMessage,
+    ToolCallChunk,
+    ToolMessage,
 )
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import RunnableConfig
-from pydantic import ConfigDict, Field, field_validator
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from psa_guard.configs import build_generator, config_names
 from psa_guard.errors import ConfigurationError, InvalidMessagesError
 from psa_guard.generation import ChatGenerator, Completion, GenerationSettings
+from psa_guard.guard import GuardedReply, PolicyGuard
 from psa_guard.loading import load_model
+from psa_guard.policy import Policy
+from psa_guard.tools import (
+    TOOL_CALL_CLOSE,
+    forced_prefix,
+    parse_tool_calls,
+    render_tool_call,
+    tools_instruction,
+)
 
 __all__ = ["ChatPSAGuard"]
 
 logger = logging.getLogger(__name__)
 
 _SETTING_KEYS = {"temperature", "max_tokens", "top_p", "seed", "stop"}
+_ROUTING_KEYS = {"context", "locale"}
+_TOOL_KEYS = {"tools", "tool_choice"}
 _ROLE_OF = {"human": "user", "ai": "assistant", "system": "system"}
 _generators: dict[tuple[str, str, int], ChatGenerator] = {}
 _generators_lock = threading.Lock()
@@ -73,6 +90,9 @@ def _text_of(message: BaseMessage, index: int) -> str:
 def to_chat_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
     """Convert LangChain messages to ``{"role", "content"}`` dicts.
 
+    AI messages with tool calls keep them as ``<tool_call>`` blocks, and tool results become
+    ``tool`` turns, so an agent's history renders in the chat template.
+
     Raises:
         InvalidMessagesError: a message type or role the chat template cannot render, or non-text
             content.
@@ -81,15 +101,38 @@ def to_chat_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
     for index, message in enumerate(messages):
         if isinstance(message, ChatMessage):
             role = message.role
+        elif isinstance(message, ToolMessage):
+            role = "tool"
         elif isinstance(message, (HumanMessage, AIMessage, SystemMessage)):
             role = _ROLE_OF[message.type]
         else:
             raise InvalidMessagesError(
                 f"messages[{index}] is a {type(message).__name__}; ChatPSAGuard accepts system, "
-                f"human and AI messages"
+                f"human, AI and tool messages"
             )
-        converted.append({"role": role, "content": _text_of(message, index)})
+        text = _text_of(message, index)
+        if isinstance(message, AIMessage) and message.tool_calls:
+            calls = "".join(render_tool_call(c["name"], c["args"]) for c in message.tool_calls)
+            text = f"{text}\n{calls}" if text else calls
+        converted.append({"role": role, "content": text})
     return converted
+
+
+def _forced_tool(tools: list[dict[str, Any]], tool_choice: Any) -> dict[str, Any] | None:
+    """The tool a ``tool_choice`` forces (prefilled), or None."""
+    if isinstance(tool_choice, dict):
+        tool_choice = tool_choice.get("function", tool_choice).get("name")
+    if tool_choice in ("any", "required", True):
+        return tools[0] if len(tools) == 1 else None
+    if isinstance(tool_choice, str) and tool_choice not in ("auto", "none"):
+        for tool in tools:
+            if tool["function"]["name"] == tool_choice:
+                return tool
+        raise ConfigurationError(
+            f"tool_choice {tool_choice!r} is not a bound tool; bound: "
+            f"{', '.join(t['function']['name'] for t in tools)}"
+        )
+    return None
 
 
 class ChatPSAGuard(BaseChatModel):
@@ -123,6 +166,23 @@ class ChatPSAGuard(BaseChatModel):
     seed: int | None = None
     stop: list[str] | None = Field(default=None, alias="stop_sequences")
     threads: int = 1
+    policy: Any = Field(default=None, exclude=True)
+    """A :class:`psa_guard.policy.Policy`, or the path of a policy file (read on first use)."""
+    context: str | None = None
+    """Default policy context (None: the policy's default); override per call."""
+    locale: str | None = None
+    """User locale for help resources (``en-GB``); override per call."""
+    scorer: Any = Field(default=None, exclude=True)
+    """Moderation scorer for the policy checks (None: the local default scorer)."""
+
+    _guard: PolicyGuard | None = PrivateAttr(default=None)
+
+    @field_validator("policy")
+    @classmethod
+    def _policy_type(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, (Policy, str, Path)):
+            raise ValueError(f"policy must be a Policy or a policy file path, got {type(value)}")
+        return value
 
     @field_validator("config")
     @classmethod
@@ -144,8 +204,13 @@ class ChatPSAGuard(BaseChatModel):
         return {
             "model": self.model, "config": self.config, "temperature": self.temperature,
             "max_tokens": self.max_tokens, "top_p": self.top_p, "seed": self.seed,
-            "stop": self.stop,
+            "stop": self.stop, "policy": self._policy_name(), "context": self.context,
         }
+
+    def _policy_name(self) -> str | None:
+        if self.policy is None:
+            return None
+        return self.policy.name if isinstance(self.policy, Policy) else str(self.policy)
 
     # ---- wiring --------------------------------------------------------------------------------
     def _generator(self, model: str | None = None) -> ChatGenerator:
@@ -155,6 +220,15 @@ class ChatPSAGuard(BaseChatModel):
                 loaded = load_model(key[0], threads=self.threads)
                 _generators[key] = build_generator(self.config, loaded)
             return _generators[key]
+
+    def _policy_guard(self) -> PolicyGuard | None:
+        if self.policy is None:
+            return None
+        if self._guard is None:
+            policy = self.policy if isinstance(self.policy, Policy) else Policy.from_path(
+                self.policy)
+            self._guard = PolicyGuard(policy, self.scorer)
+        return self._guard
 
     def _settings(self, overrides: dict[str, Any]) -> GenerationSettings:
         values = {
@@ -170,29 +244,92 @@ class ChatPSAGuard(BaseChatModel):
             stop=tuple(values["stop"] or ()),
         )
 
-    def _split_kwargs(
-        self, stop: list[str] | None, kwargs: dict[str, Any]
-    ) -> tuple[str | None, GenerationSettings]:
-        unknown = set(kwargs) - _SETTING_KEYS - {"model"}
+    def _split_kwargs(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Validate call arguments: model, decoding settings, routing and tools."""
+        unknown = set(kwargs) - _SETTING_KEYS - _ROUTING_KEYS - _TOOL_KEYS - {"model"}
         unknown = {k for k in unknown if not k.startswith("ls_")}
         if unknown:
             raise ConfigurationError(
                 f"unsupported ChatPSAGuard call argument(s): {', '.join(sorted(unknown))}; "
-                f"supported: model, {', '.join(sorted(_SETTING_KEYS))}"
+                f"supported: model, context, locale, tools, tool_choice, "
+                f"{', '.join(sorted(_SETTING_KEYS))}"
             )
         overrides = {k: kwargs[k] for k in _SETTING_KEYS if k in kwargs}
         if stop is not None:
             overrides["stop"] = stop
-        return kwargs.get("model"), self._settings(overrides)
-
-    @staticmethod
-    def _metadata(generator: ChatGenerator, config: str, completion: Completion) -> dict[str, Any]:
         return {
-            "model_name": generator.name,
-            "model_provider": "psa-guard",
-            "config": config,
-            "finish_reason": completion.finish_reason,
+            "model": kwargs.get("model"),
+            "settings": self._settings(overrides),
+            "context": kwargs.get("context", self.context),
+            "locale": kwargs.get("locale", self.locale),
+            "tools": kwargs.get("tools") or [],
+            "tool_choice": kwargs.get("tool_choice"),
         }
+
+    def _run(self, messages: list[BaseMessage], call: dict[str, Any]) -> AIMessage:
+        """One guarded (or plain) generation, with tool rendering and parsing."""
+        generator = self._generator(call["model"])
+        settings: GenerationSettings = call["settings"]
+        dicts = to_chat_dicts(messages)
+        tools = call["tools"] if call["tool_choice"] != "none" else []
+        prefix = ""
+        if tools:
+            forced = _forced_tool(tools, call["tool_choice"])
+            required = "any" if call["tool_choice"] in ("any", "required", True) else (
+                forced["function"]["name"] if forced else None)
+            dicts.insert(0, {"role": "system", "content": tools_instruction(tools, required)})
+            if forced:
+                prefix = forced_prefix(forced)
+                settings = GenerationSettings(
+                    max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
+                    top_p=settings.top_p, seed=settings.seed,
+                    stop=(*settings.stop, TOOL_CALL_CLOSE, "\n"),
+                )
+
+        def generate(prepared: list[dict[str, str]]) -> Completion:
+            if prefix:
+                prepared = [*prepared, {"role": "assistant", "content": prefix}]
+            return generator.submit(prepared, settings)
+
+        guard = self._policy_guard()
+        guarded: GuardedReply | None = None
+        if guard is None:
+            completion: Completion | None = generate(dicts)
+            text = completion.text if completion else ""
+        else:
+            guarded = guard.run(dicts, call["context"], generate, call["locale"])
+            completion, text = guarded.completion, guarded.text
+        delivered = completion is not None and text == completion.text  # not replaced by policy
+        if prefix and delivered:
+            text = prefix + text + TOOL_CALL_CLOSE
+        return self._message(generator, completion, text, guarded, tools)
+
+    def _message(
+        self,
+        generator: ChatGenerator,
+        completion: Completion | None,
+        text: str,
+        guarded: GuardedReply | None,
+        tools: list[dict[str, Any]],
+    ) -> AIMessage:
+        metadata: dict[str, Any] = {
+            "model_name": generator.name, "model_provider": "psa-guard", "config": self.config,
+            "finish_reason": completion.finish_reason if completion else "stop",
+        }
+        if guarded is not None:
+            metadata["psa_guard"] = guarded.metadata()
+            metadata["context"] = guarded.context
+        usage = self._usage(completion) if completion else UsageMetadata(
+            input_tokens=0, output_tokens=0, total_tokens=0)
+        if not tools:
+            return AIMessage(content=text, usage_metadata=usage, response_metadata=metadata)
+        parsed = parse_tool_calls(text, tools)
+        return AIMessage(
+            content=parsed.content, tool_calls=parsed.calls,
+            invalid_tool_calls=[{"type": "invalid_tool_call", "name": c["name"], "args": c["args"],
+                                 "id": c["id"], "error": c["error"]} for c in parsed.invalid],
+            usage_metadata=usage, response_metadata=metadata,
+        )
 
     @staticmethod
     def _usage(completion: Completion) -> UsageMetadata:
@@ -233,14 +370,7 @@ class ChatPSAGuard(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        model, settings = self._split_kwargs(stop, kwargs)
-        generator = self._generator(model)
-        completion = generator.submit(to_chat_dicts(messages), settings)
-        message = AIMessage(
-            content=completion.text,
-            usage_metadata=self._usage(completion),
-            response_metadata=self._metadata(generator, self.config, completion),
-        )
+        message = self._run(messages, self._split_kwargs(stop, kwargs))
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     async def _agenerate(
@@ -260,23 +390,87 @@ class ChatPSAGuard(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        model, settings = self._split_kwargs(stop, kwargs)
-        generator = self._generator(model)
-        for piece in generator.stream(to_chat_dicts(messages), settings):
-            if piece.completion is None:
-                chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece.text))
-                if run_manager:
-                    run_manager.on_llm_new_token(piece.text, chunk=chunk)
+        call = self._split_kwargs(stop, kwargs)
+        if call["tools"] and call["tool_choice"] != "none":
+            # Tool calls are parsed from the whole reply: one final chunk carries them.
+            message = self._run(messages, call)
+            yield ChatGenerationChunk(message=AIMessageChunk(
+                content=message.content, usage_metadata=message.usage_metadata,
+                response_metadata=message.response_metadata, chunk_position="last",
+                tool_call_chunks=[
+                    ToolCallChunk(name=c["name"], args=json.dumps(c["args"]), id=c["id"], index=i)
+                    for i, c in enumerate(message.tool_calls)
+                ],
+            ))
+            return
+        generator = self._generator(call["model"])
+        settings = call["settings"]
+        guard = self._policy_guard()
+        if guard is None:
+            pieces = ((p.text, p.completion, None) for p in generator.stream(
+                to_chat_dicts(messages), settings))
+        else:
+            pieces = ((text, reply.completion if reply else None, reply) for text, reply in
+                      guard.stream(to_chat_dicts(messages), call["context"],
+                                   lambda prepared: generator.stream(prepared, settings),
+                                   call["locale"]))
+        for text, completion, reply in pieces:
+            if completion is None and reply is None:
+                chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
+                if run_manager and text:
+                    run_manager.on_llm_new_token(text, chunk=chunk)
                 yield chunk
                 continue
-            final = ChatGenerationChunk(
-                message=AIMessageChunk(
-                    content=piece.text,
-                    usage_metadata=self._usage(piece.completion),
-                    response_metadata=self._metadata(generator, self.config, piece.completion),
-                    chunk_position="last",
-                )
-            )
-            if run_manager and piece.text:
-                run_manager.on_llm_new_token(piece.text, chunk=final)
-            yield final
+            final = self._message(generator, completion, text, reply, [])
+            yield ChatGenerationChunk(message=AIMessageChunk(
+                content=text, usage_metadata=final.usage_metadata,
+                response_metadata=final.response_metadata, chunk_position="last",
+            ))
+
+    # ---- routing from RunnableConfig ----------------------------------------------------------
+    @staticmethod
+    def _configurable(config: RunnableConfig | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Lift ``configurable["context"]`` / ``["locale"]`` into call kwargs (kwargs win)."""
+        configurable = (config or {}).get("configurable") or {}
+        lifted = {k: configurable[k] for k in _ROUTING_KEYS if k in configurable}
+        return {**lifted, **kwargs}
+
+    def invoke(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
+               stop: list[str] | None = None, **kwargs: Any) -> AIMessage:
+        return super().invoke(input, config, stop=stop, **self._configurable(config, kwargs))
+
+    async def ainvoke(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
+                      stop: list[str] | None = None, **kwargs: Any) -> AIMessage:
+        return await super().ainvoke(input, config, stop=stop,
+                                     **self._configurable(config, kwargs))
+
+    def stream(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
+               stop: list[str] | None = None, **kwargs: Any) -> Iterator[AIMessageChunk]:
+        yield from super().stream(input, config, stop=stop, **self._configurable(config, kwargs))
+
+    async def astream(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
+                      stop: list[str] | None = None, **kwargs: Any) -> AsyncIterator[AIMessageChunk]:
+        async for chunk in super().astream(input, config, stop=stop,
+                                           **self._configurable(config, kwargs)):
+            yield chunk
+
+    # ---- tools --------------------------------------------------------------------------------
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: dict[str, Any] | str | Literal["auto", "any", "none"] | bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools: their schemas are rendered into a system instruction and calls parsed back.
+
+        Args:
+            tools: tools as dicts, pydantic models, functions or LangChain tools.
+            tool_choice: ``"auto"``/None (the model decides), ``"none"``, ``"any"``/``"required"``
+                (a tool must be called; with one tool its call is prefilled), or a tool name (that
+                tool's call is prefilled, so the model only writes the arguments).
+        """
+        formatted = [convert_to_openai_tool(tool) for tool in tools]
+        if tool_choice is not None:
+            _forced_tool(formatted, tool_choice)  # validate the name now
+        return super().bind(tools=formatted, tool_choice=tool_choice, **kwargs)

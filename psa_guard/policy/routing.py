@@ -43,6 +43,9 @@ __all__ = [
     "resolve_contexts",
 ]
 
+#: Shown when the scorer is unavailable and the policy has no message for its fallback action.
+UNAVAILABLE_MESSAGE = "I can't answer this right now because a safety check is unavailable."
+
 #: ``beta`` of a context (and its bases) that does not set one.
 DEFAULT_BETA = 1.0
 #: ``direg_lambda`` of a context (and its bases) that does not set one: DiReg off.
@@ -61,14 +64,16 @@ class Decision:
         score: the harm score that was decided on.
         threshold: the ``at`` of the rule that fired (``None`` when no rule did: ``allow``).
         context: the context name.
+        reason: why the decision was taken without a score (the scorer was unavailable), or None.
     """
 
     action: ActionName
     message: str | None
     resources: tuple[Resource, ...]
-    score: float
+    score: float | None
     threshold: float | None
     context: str
+    reason: str | None = None
 
     @property
     def produces_response(self) -> bool:
@@ -103,6 +108,7 @@ class ResolvedContext:
         harm_vector_path: the DiReg harm vector file, resolved against the policy folder, or None.
         adapter_path: the Pv-Arm adapter, resolved against the policy folder, or None.
         lineage: this context, then the contexts it inherits from, nearest first.
+        on_unavailable: the fail-closed action when the moderation scorer cannot answer.
     """
 
     name: str
@@ -117,6 +123,7 @@ class ResolvedContext:
     harm_vector_path: Path | None = None
     adapter_path: Path | None = None
     lineage: tuple[str, ...] = field(default=())
+    on_unavailable: ActionName = "refuse"
 
     @property
     def preference_map(self) -> Mapping[str, float]:
@@ -126,6 +133,21 @@ class ResolvedContext:
     def resources_for(self, locale: str | None = None) -> tuple[Resource, ...]:
         """The resources that apply to ``locale`` (all of them for ``None``), in file order."""
         return tuple(resource for resource in self.resources if resource.applies_to(locale))
+
+    def unavailable(self, reason: str, locale: str | None = None) -> Decision:
+        """Fail closed: the decision when no moderation score could be obtained.
+
+        The action is the context's ``on_unavailable`` (default ``refuse``); its message is the
+        policy's text for that action, or a generic one when the policy has none.
+        """
+        action = self.on_unavailable
+        resources = (
+            self.resources_for(locale) if action in ("refuse_with_resources", "escalate") else ()
+        )
+        message = self.messages.for_action(action)
+        if message is None and action not in ("allow", "steer"):
+            message = UNAVAILABLE_MESSAGE
+        return Decision(action, message, resources, None, None, self.name, reason)
 
     def decide(self, harm_score: float, locale: str | None = None) -> Decision:
         """Pick the action for a moderation harm score.
@@ -350,5 +372,6 @@ def resolve_contexts(
             harm_vector_path=_artifact_path(base_dir, artifacts.harm_vector),
             adapter_path=_artifact_path(base_dir, artifacts.adapter),
             lineage=chain,
+            on_unavailable=moderation.on_unavailable,
         )
     return resolved

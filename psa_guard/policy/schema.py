@@ -181,6 +181,11 @@ class Moderation(_Strict):
             description="Thresholds in strictly increasing order of 'at'.",
         ),
     ] = ()
+    on_unavailable: ActionName = Field(
+        default="refuse",
+        description="Fail-closed action when the moderation scorer cannot answer (for example a "
+        "remote API that is down): the reply is withheld and this action's message is shown.",
+    )
 
     @field_validator("rules")
     @classmethod

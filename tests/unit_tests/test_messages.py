@@ -43,7 +43,8 @@ def test_input_is_not_mutated() -> None:
         ([{"role": "user", "content": [{"type": "image_url", "image_url": "x"}]}], "not text"),
         ([{"role": "user", "content": None}], "not text"),
         (["just a string in a list"], "must be a mapping"),
-        ([{"role": "assistant", "content": "x"}], "only assistant"),
+        ([{"role": "assistant", "content": "x"}], "no user or system turn"),
+        ([{"role": "tool", "content": "42"}], "no user or system turn"),
     ],
 )
 def test_invalid_messages(messages: Any, fragment: str) -> None:

@@ -1,0 +1,154 @@
+"""Tool calling for chat templates that have no tool support (such as SmolLM2's ChatML).
+
+Tools (OpenAI function format) are described in a system instruction; the model calls one by
+replying with a ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` block, which
+:func:`parse_tool_calls` extracts. When a tool must be called (``tool_choice``), the caller prefills
+the reply with :func:`forced_prefix`, so the model only has to write the arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "TOOL_CALL_OPEN",
+    "TOOL_CALL_CLOSE",
+    "ParsedToolCalls",
+    "tools_instruction",
+    "forced_prefix",
+    "parse_tool_calls",
+    "render_tool_call",
+]
+
+TOOL_CALL_OPEN = "<tool_call>"
+TOOL_CALL_CLOSE = "</tool_call>"
+_BLOCK = re.compile(re.escape(TOOL_CALL_OPEN) + r"\s*(.*?)\s*(?:" + re.escape(TOOL_CALL_CLOSE)
+                    + r"|$)", re.DOTALL)
+
+
+def _function(tool: Mapping[str, Any]) -> Mapping[str, Any]:
+    return tool.get("function", tool)
+
+
+def tools_instruction(tools: Sequence[Mapping[str, Any]], required: str | None = None) -> str:
+    """A system instruction that lists the tools and the call format.
+
+    Args:
+        tools: tools in OpenAI format (``{"type": "function", "function": {...}}``).
+        required: a tool name that must be called, ``"any"`` for any tool, or None.
+    """
+    lines = ["You can call these tools:"]
+    for tool in tools:
+        fn = _function(tool)
+        params = json.dumps(fn.get("parameters", {}), ensure_ascii=False)
+        lines.append(f"- {fn['name']}: {fn.get('description', '').strip()} Parameters: {params}")
+    lines.append(
+        f"To call a tool, reply with only {TOOL_CALL_OPEN}{{\"name\": \"TOOL\", \"arguments\": "
+        f"{{...}}}}{TOOL_CALL_CLOSE}. After a tool result arrives, answer the user normally."
+    )
+    if required == "any":
+        lines.append("You must call one of the tools now.")
+    elif required:
+        lines.append(f"You must call the tool {required} now.")
+    return "\n".join(lines)
+
+
+def forced_prefix(tool: Mapping[str, Any]) -> str:
+    """The start of a reply that calls ``tool``; the model continues with the argument values.
+
+    The prefix opens the JSON call and, when the tool has required parameters, names the first
+    one, so even a small model only has to write values; a tool without parameters is complete.
+    """
+    fn = _function(tool)
+    head = f'{TOOL_CALL_OPEN}{{"name": {json.dumps(fn["name"])}, "arguments": {{'
+    parameters = fn.get("parameters", {})
+    required = parameters.get("required", [])
+    if not required:
+        return head + "}}" + TOOL_CALL_CLOSE
+    first = required[0]
+    opener = '"' if parameters.get("properties", {}).get(first, {}).get("type") == "string" else ""
+    return head + f"{json.dumps(first)}: {opener}"
+
+
+def render_tool_call(name: str, args: Mapping[str, Any]) -> str:
+    """How an earlier tool call appears in the conversation history."""
+    payload = json.dumps({"name": name, "arguments": dict(args)}, ensure_ascii=False)
+    return f"{TOOL_CALL_OPEN}{payload}{TOOL_CALL_CLOSE}"
+
+
+@dataclass
+class ParsedToolCalls:
+    """Tool calls found in a reply.
+
+    Attributes:
+        content: the reply without the tool-call blocks.
+        calls: valid calls, ``{"name", "args", "id"}``.
+        invalid: malformed calls, ``{"name", "args", "id", "error"}`` (``args`` is the raw text).
+    """
+
+    content: str
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    invalid: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _first_json_object(text: str) -> tuple[Any, str | None]:
+    start = text.find("{")
+    if start < 0:
+        return None, "no JSON object"
+    try:
+        obj, _ = json.JSONDecoder().raw_decode(text[start:])
+    except json.JSONDecodeError as exc:
+        return None, f"invalid JSON ({exc.msg})"
+    return obj, None
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
+    "array": (list,), "object": (dict,),
+}
+
+
+def _argument_error(schema: Mapping[str, Any], args: Mapping[str, Any]) -> str | None:
+    """Required parameters present and top-level JSON types right, else the first problem."""
+    missing = [p for p in schema.get("required", []) if p not in args]
+    if missing:
+        return f"missing required argument(s) {', '.join(missing)}"
+    for key, value in args.items():
+        expected = schema.get("properties", {}).get(key, {}).get("type")
+        types = _JSON_TYPES.get(expected) if isinstance(expected, str) else None
+        if types and (not isinstance(value, types) or (expected != "boolean"
+                                                        and isinstance(value, bool))):
+            return f"argument {key!r} should be {expected}, got {type(value).__name__}"
+    return None
+
+
+def parse_tool_calls(text: str, tools: Sequence[Mapping[str, Any]]) -> ParsedToolCalls:
+    """Extract ``<tool_call>`` blocks from a reply and check them against ``tools``.
+
+    A call is valid when its JSON parses, its name is one of the tools, its arguments are an
+    object, every required parameter is present, and top-level argument types match the schema.
+    """
+    schemas = {_function(t)["name"]: _function(t).get("parameters", {}) for t in tools}
+    parsed = ParsedToolCalls(content=_BLOCK.sub("", text).strip())
+    for raw in _BLOCK.findall(text):
+        call_id = f"call_{uuid.uuid4().hex[:12]}"
+        obj, error = _first_json_object(raw)
+        name = obj.get("name") if isinstance(obj, dict) else None
+        args = obj.get("arguments", obj.get("parameters", {})) if isinstance(obj, dict) else None
+        if error is None and name not in schemas:
+            error = f"unknown tool {name!r}"
+        if error is None and not isinstance(args, dict):
+            error = "arguments is not an object"
+        if error is None:
+            error = _argument_error(schemas[name], args)
+        if error is None:
+            parsed.calls.append({"name": name, "args": args, "id": call_id})
+        else:
+            parsed.invalid.append({"name": name if isinstance(name, str) else None,
+                                   "args": raw, "id": call_id, "error": error})
+    return parsed
