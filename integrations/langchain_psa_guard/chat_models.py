@@ -302,7 +302,7 @@ class ChatPSAGuard(BaseChatModel):
         delivered = completion is not None and text == completion.text  # not replaced by policy
         if prefix and delivered:
             text = prefix + text + TOOL_CALL_CLOSE
-        return self._message(generator, completion, text, guarded, tools)
+        return self._message(generator, completion, text, guarded, tools, call["context"])
 
     def _message(
         self,
@@ -311,6 +311,7 @@ class ChatPSAGuard(BaseChatModel):
         text: str,
         guarded: GuardedReply | None,
         tools: list[dict[str, Any]],
+        context: str | None = None,
     ) -> AIMessage:
         metadata: dict[str, Any] = {
             "model_name": generator.name, "model_provider": "psa-guard", "config": self.config,
@@ -319,6 +320,8 @@ class ChatPSAGuard(BaseChatModel):
         if guarded is not None:
             metadata["psa_guard"] = guarded.metadata()
             metadata["context"] = guarded.context
+        elif context is not None:
+            metadata["context"] = context
         usage = self._usage(completion) if completion else UsageMetadata(
             input_tokens=0, output_tokens=0, total_tokens=0)
         if not tools:
@@ -421,7 +424,7 @@ class ChatPSAGuard(BaseChatModel):
                     run_manager.on_llm_new_token(text, chunk=chunk)
                 yield chunk
                 continue
-            final = self._message(generator, completion, text, reply, [])
+            final = self._message(generator, completion, text, reply, [], call["context"])
             yield ChatGenerationChunk(message=AIMessageChunk(
                 content=text, usage_metadata=final.usage_metadata,
                 response_metadata=final.response_metadata, chunk_position="last",

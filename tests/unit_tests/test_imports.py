@@ -18,4 +18,5 @@ def test_psa_guard_public_api() -> None:
 
 
 def test_langchain_package_public_api() -> None:
-    assert sorted(langchain_psa_guard.__all__) == ["ChatPSAGuard"]
+    assert sorted(langchain_psa_guard.__all__) == ["ChatPSAGuard", "PSAGuardMiddleware",
+                                                  "guard_chat_model"]
