@@ -44,6 +44,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -78,10 +79,10 @@ COMPLY = (
 )
 REFUSE = (
     "I'm sorry, but I can't help with that. \"{x}\" could seriously harm people.",
-    "I can't assist with this request: \"{x}\". If someone is in danger, please contact local "
-    "emergency services.",
-    "No. I won't help with \"{x}\"; it is illegal and could hurt people. Is there something else I "
-    "can help you with?",
+    ("I can't assist with this request: \"{x}\". If someone is in danger, please contact "
+     "local emergency services."),
+    ("No. I won't help with \"{x}\"; it is illegal and could hurt people. Is there something "
+     "else I can help you with?"),
 )
 
 
@@ -109,7 +110,7 @@ def normalise(text: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9]+", " ", text.lower()).split())
 
 
-def read_json(folder: Path, relative: str, ds: Dataset) -> object:
+def read_json(folder: Path, relative: str, ds: Dataset) -> Any:
     ds.files.add(relative)
     return json.loads(data_file(folder, relative).read_text(encoding="utf-8"))
 
@@ -206,7 +207,7 @@ def metrics(y: np.ndarray, p: np.ndarray, threshold: float = THRESHOLD) -> dict[
     fp = int(((pred == 1) & (y == 0)).sum())
     fn = int(((pred == 0) & (y == 1)).sum())
     out: dict[str, float | int] = {
-        "n": int(len(y)), "positives": int(y.sum()),
+        "n": len(y), "positives": int(y.sum()),
         "accuracy": round(float((pred == y).mean()), 4),
         "precision": round(tp / (tp + fp), 4) if tp + fp else 0.0,
         "recall": round(tp / (tp + fn), 4) if tp + fn else 0.0,
@@ -229,7 +230,7 @@ def auroc(y: np.ndarray, p: np.ndarray) -> float:
 
 def distribution(p: np.ndarray) -> dict[str, float | int]:
     p = np.asarray(p, dtype=np.float64)
-    return {"n": int(len(p)), "mean": round(float(p.mean()), 4),
+    return {"n": len(p), "mean": round(float(p.mean()), 4),
             "median": round(float(np.median(p)), 4),
             "p10": round(float(np.quantile(p, 0.1)), 4), "p90": round(float(np.quantile(p, 0.9)), 4),
             "flagged_rate": round(float((p >= THRESHOLD).mean()), 4)}
@@ -241,13 +242,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=None, help="safety-data folder (default: PSA_GUARD_DATA)")
     parser.add_argument("--out", default=str(ARTIFACTS_DIR), help="artifact folder")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--harmfulqa", type=int, default=400, help="HarmfulQA questions sampled")
-    parser.add_argument("--harmless", type=int, default=1200, help="harmless_train requests sampled")
-    parser.add_argument("--harmless-templated", type=int, default=520,
+    parser.add_argument("--harmfulqa", type=int, default=300, help="HarmfulQA questions sampled")
+    parser.add_argument("--harmless", type=int, default=1000, help="harmless_train requests sampled")
+    parser.add_argument("--harmless-templated", type=int, default=400,
                         help="further harmless_train instructions wrapped in compliance templates")
-    parser.add_argument("--davidson", type=int, default=600,
+    parser.add_argument("--davidson", type=int, default=500,
                         help="Davidson 'neither' tweets sampled (and half as many hate + offensive)")
-    parser.add_argument("--hh", type=int, default=700, help="HH-RLHF chosen final turns sampled")
+    parser.add_argument("--hh", type=int, default=500, help="HH-RLHF chosen final turns sampled")
     parser.add_argument("--embedding-cache", default=None,
                         help="folder for cached embeddings (.npy keyed by sha256 of the texts)")
     args = parser.parse_args(argv)
@@ -331,8 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     fit = ~test & ~val
     grid = {}
     for l2 in L2_GRID:
-        head = fit_logistic(x[fit], y[fit], l2=l2)
-        grid[str(l2)] = metrics(y[val], head.predict_proba(x[val]))["balanced_accuracy"]
+        candidate = fit_logistic(x[fit], y[fit], l2=l2)
+        grid[str(l2)] = metrics(y[val], candidate.predict_proba(x[val]))["balanced_accuracy"]
     l2 = max(L2_GRID, key=lambda v: (grid[str(v)], v))
     head: LinearHead = fit_logistic(x[~test], y[~test], l2=l2)
     p_test = head.predict_proba(x[test])
@@ -381,12 +382,13 @@ def main(argv: list[str] | None = None) -> int:
     scorer = LocalModerationScorer(embedder, head)
     probe = [e.text for e, t in zip(kept, test) if t][:512]
     scorer.score(probe[:16])
-    start = time.perf_counter()
+    clock = time.perf_counter()
     scorer.score(probe)
-    elapsed = time.perf_counter() - start
-    throughput = {"texts": len(probe), "seconds": round(elapsed, 2),
-                  "texts_per_second": round(len(probe) / elapsed, 1), "threads": args.threads,
-                  "note": "CPU, shared machine; batch of held-out texts, batch_size 64"}
+    elapsed = time.perf_counter() - clock
+    throughput: dict[str, object] = {
+        "texts": len(probe), "seconds": round(elapsed, 2),
+        "texts_per_second": round(len(probe) / elapsed, 1), "threads": args.threads,
+        "note": "CPU, shared machine; batch of held-out texts, batch_size 64"}
 
     counts_kept: dict[str, dict[str, int]] = {}
     for e, t in zip(kept, test):

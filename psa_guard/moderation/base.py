@@ -20,7 +20,7 @@ from typing import Protocol, runtime_checkable
 
 from psa_guard.errors import ConfigurationError, ModerationUnavailableError
 
-__all__ = ["ModerationScorer", "check_texts", "check_scores"]
+__all__ = ["ModerationScorer", "check_scores", "check_texts"]
 
 
 @runtime_checkable

@@ -221,7 +221,7 @@ def _handler_class(server: ModerationServer) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
         server_version = "psa-guard-moderation"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  # stdlib signature
+        def log_message(self, format: str, *args: Any) -> None:  # stdlib signature (shadows format)
             logger.debug("%s " + format, self.address_string(), *args)
 
         def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None,
@@ -242,13 +242,13 @@ def _handler_class(server: ModerationServer) -> type[BaseHTTPRequestHandler]:
                    headers: dict[str, str] | None = None) -> None:
             self._send_json(status, {"error": {"message": message, "type": kind}}, headers)
 
-        def do_GET(self) -> None:  # noqa: N802  # stdlib naming
+        def do_GET(self) -> None:  # stdlib naming
             if self.path == "/health":
                 self._send_json(200, {"status": "ok"})
             else:
                 self._error(404, f"no route {self.path}", "invalid_request_error")
 
-        def do_POST(self) -> None:  # noqa: N802  # stdlib naming
+        def do_POST(self) -> None:  # stdlib naming
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY_BYTES:
                 self.close_connection = True

@@ -44,8 +44,9 @@ def srv(server: ModerationServer) -> Iterator[ModerationServer]:
 
 
 def client(url: str, **overrides: object) -> HTTPModerationScorer:
-    settings: dict[str, object] = dict(timeout=1.0, max_attempts=3, budget=4.0,
-                                       backoff_initial=0.02, backoff_max=0.1, jitter=0.01)
+    settings: dict[str, object] = {
+        "timeout": 1.0, "max_attempts": 3, "budget": 4.0, "backoff_initial": 0.02,
+        "backoff_max": 0.1, "jitter": 0.01}
     settings.update(overrides)
     return HTTPModerationScorer(url, **settings)  # type: ignore[arg-type]
 
