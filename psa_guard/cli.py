@@ -23,6 +23,7 @@ COMMAND_MODULES: list[str] = [
     "psa_guard.commands",
     "psa_guard.policy.commands",
     "psa_guard.evaluation.commands",
+    "psa_guard.direg.commands",
     "psa_guard.moderation.commands",
 ]
 

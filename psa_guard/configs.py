@@ -66,3 +66,13 @@ def build_generator(name: str, loaded: LoadedModel) -> ChatGenerator:
 
 
 register_config(GuardConfig("base", "the unguided model", lambda loaded: ChatGenerator(loaded)))
+
+
+def _build_direg(loaded: LoadedModel) -> ChatGenerator:
+    from psa_guard.direg.config import build_direg  # lazy: torch-heavy patching only when used
+
+    return build_direg(loaded)
+
+
+register_config(GuardConfig("direg", "DiReg: the model minus the shipped harm vector (patched copy)",
+                            _build_direg))

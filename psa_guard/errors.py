@@ -16,6 +16,8 @@ builtin that matches its family, so callers may catch either::
     ├── DataError (ValueError)
     │   └── InputLineError                   one bad JSONL line (carries path and line number)
     ├── PolicyError (ValueError)             bad policy file or unknown context (file, line, fix)
+    ├── HarmVectorError (ValueError)         a DiReg harm vector that does not fit the model, or a
+    │                                        patch that would produce NaN/inf
     └── ModerationUnavailableError (RuntimeError)   a moderation scorer could not answer (reason)
 """
 
@@ -37,6 +39,7 @@ __all__ = [
     "DataError",
     "InputLineError",
     "PolicyError",
+    "HarmVectorError",
     "ModerationUnavailableError",
 ]
 
@@ -113,6 +116,11 @@ class PolicyError(PSAGuardError, ValueError):
     def __init__(self, message: str, issues: Sequence[object] = ()) -> None:
         self.issues = tuple(issues)
         super().__init__(message)
+
+
+class HarmVectorError(PSAGuardError, ValueError):
+    """A DiReg harm vector cannot be applied: unreadable file, wrong base model (checksum), shapes
+    that do not match the model, or a patch that would produce NaN/inf."""
 
 
 class ModerationUnavailableError(PSAGuardError, RuntimeError):

@@ -1,0 +1,291 @@
+"""DiReg harm data: harmful training-side requests paired with harmful compliant responses.
+
+Pipeline (``psa-guard direg data``), every step resumable:
+
+1. :func:`training_prompts` reads harmful requests from the *training side* of the safety data only
+   (method.md section 7): ``refusal_direction/splits/harmful_train.json``, AdvBench
+   (``refusal_direction/raw/advbench.csv``) and a seeded sample of HarmfulQA, CatQA (English) and
+   DangerousQA (``red_instruct``). Prompts are deduplicated on :func:`normalise`\\ d text, and any
+   prompt whose normalised text also appears in an evaluation suite (HarmBench, JailbreakBench
+   harmful and benign, StrongREJECT, SimpleSafetyTests, Do-Not-Answer, XSTest) is dropped
+   (:func:`drop_eval_overlap`; ``harmful_train.json`` is a mix of sources, so this matters).
+2. The default model's own *sampled* completions on those prompts are generated with
+   :func:`psa_guard.jobs.run_generate_job` (appends JSONL, skips finished ids).
+3. :func:`select_compliant` keeps completions that *both* the XSTest refusal-prefix matcher and the
+   evaluation's refusal judge call complied. The harm judge is never used here: it judges the
+   evaluation, so it must not also select the training data.
+4. Optionally (``--include-jbb-judged``, off by default) LlamaGuard-2-unsafe completions from
+   ``judged_completions`` are added. Their prompts are the JailbreakBench behaviours, an evaluation
+   suite, so training on them would contaminate the JailbreakBench numbers.
+
+Every output row carries its provenance (source file, origin, generation settings, verdicts).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import random
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from psa_guard.errors import DataError
+from psa_guard.evaluation.datafolder import data_file
+
+__all__ = [
+    "ADVBENCH",
+    "HARMFUL_TRAIN",
+    "JBB_JUDGED",
+    "RED_INSTRUCT",
+    "HarmPair",
+    "HarmPrompt",
+    "dedupe_pairs",
+    "drop_eval_overlap",
+    "evaluation_texts",
+    "jbb_judged_pairs",
+    "normalise",
+    "read_jsonl",
+    "select_compliant",
+    "sha256_of",
+    "training_prompts",
+    "write_jsonl",
+]
+
+logger = logging.getLogger(__name__)
+
+HARMFUL_TRAIN = "harmful_prompts/refusal_direction/splits/harmful_train.json"
+ADVBENCH = "harmful_prompts/refusal_direction/raw/advbench.csv"
+RED_INSTRUCT = {
+    "harmfulqa": "harmful_prompts/red_instruct/harmfulqa.json",
+    "catqa": "harmful_prompts/red_instruct/catqa_english.json",
+    "dangerousqa": "harmful_prompts/red_instruct/dangerousqa.json",
+}
+JBB_JUDGED = "judged_completions/refusal_direction_jbb"
+
+
+@dataclass(frozen=True)
+class HarmPrompt:
+    """A harmful training request.
+
+    Attributes:
+        id: ``"<source>:<index>"``, stable across runs.
+        prompt: the request text.
+        source: the source name (``harmful_train``, ``advbench``, ``harmfulqa``, ...).
+        file: the data file it came from (relative to the data folder).
+    """
+
+    id: str
+    prompt: str
+    source: str
+    file: str
+
+
+@dataclass(frozen=True)
+class HarmPair:
+    """A harmful request with a harmful compliant response, and where both came from."""
+
+    id: str
+    prompt: str
+    response: str
+    source: str
+    origin: str
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_PUNCT = re.compile(r"[^\w\s]")
+_SPACE = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """Overlap key: NFKC, lower case, punctuation removed, whitespace collapsed."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return _SPACE.sub(" ", _PUNCT.sub(" ", text)).strip()
+
+
+def _flatten(tree: Any) -> list[str]:
+    """All strings in a nested dict/list (red_instruct: topic -> subtopic -> questions)."""
+    if isinstance(tree, str):
+        return [tree]
+    if isinstance(tree, dict):
+        return [s for value in tree.values() for s in _flatten(value)]
+    if isinstance(tree, list):
+        return [s for value in tree for s in _flatten(value)]
+    return []
+
+
+def training_prompts(folder: Path, *, advbench_limit: int | None = None,
+                     red_instruct_per_source: int = 40, seed: int = 0) -> list[HarmPrompt]:
+    """Harmful training-side requests, deduplicated on normalised text (first occurrence wins).
+
+    Args:
+        folder: the safety-data folder.
+        advbench_limit: seeded sample size of AdvBench (None: all 520).
+        red_instruct_per_source: seeded sample size of each of HarmfulQA, CatQA, DangerousQA.
+        seed: sampling seed.
+
+    Raises:
+        DataError: a file is missing or malformed.
+    """
+    rng = random.Random(seed)
+    out: list[HarmPrompt] = []
+    try:
+        rows = json.loads(data_file(folder, HARMFUL_TRAIN).read_text(encoding="utf-8"))
+        out += [HarmPrompt(f"harmful_train:{i}", r["instruction"], "harmful_train", HARMFUL_TRAIN)
+                for i, r in enumerate(rows)]
+        with open(data_file(folder, ADVBENCH), encoding="utf-8", newline="") as handle:
+            adv = [HarmPrompt(f"advbench:{i}", r["goal"], "advbench", ADVBENCH)
+                   for i, r in enumerate(csv.DictReader(handle))]
+        if advbench_limit is not None and advbench_limit < len(adv):
+            adv = [adv[i] for i in sorted(rng.sample(range(len(adv)), advbench_limit))]
+        out += adv
+        for name, relative in RED_INSTRUCT.items():
+            texts = _flatten(json.loads(data_file(folder, relative).read_text(encoding="utf-8")))
+            items = [HarmPrompt(f"{name}:{i}", t, name, relative) for i, t in enumerate(texts)]
+            if red_instruct_per_source < len(items):
+                items = [items[i] for i in sorted(rng.sample(range(len(items)),
+                                                             red_instruct_per_source))]
+            out += items
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"malformed harmful training data in {folder}: {exc}") from exc
+    seen: set[str] = set()
+    unique = []
+    for item in out:
+        key = normalise(item.prompt)
+        if key and key not in seen:
+            seen.add(key)
+            unique.append(item)
+    logger.info("training prompts: %d read, %d after dedup", len(out), len(unique))
+    return unique
+
+
+def evaluation_texts(folder: Path) -> dict[str, str]:
+    """Normalised prompt text of every evaluation-suite prompt -> the suite it belongs to."""
+    from psa_guard.evaluation.suites import SUITES
+
+    texts: dict[str, str] = {}
+    for name, suite in SUITES.items():
+        for item in suite.read(folder):
+            texts.setdefault(normalise(item.prompt), name)
+    return texts
+
+
+def drop_eval_overlap(prompts: Sequence[HarmPrompt], eval_texts: dict[str, str]
+                      ) -> tuple[list[HarmPrompt], list[dict[str, str]]]:
+    """Split prompts into those absent from every evaluation suite and the dropped ones.
+
+    Returns:
+        The kept prompts, and one ``{"id", "prompt", "suite"}`` record per dropped prompt.
+    """
+    kept, dropped = [], []
+    for item in prompts:
+        suite = eval_texts.get(normalise(item.prompt))
+        if suite is None:
+            kept.append(item)
+        else:
+            dropped.append({"id": item.id, "prompt": item.prompt, "suite": suite})
+    return kept, dropped
+
+
+def select_compliant(prompts: Sequence[HarmPrompt], rows: Sequence[dict[str, Any]],
+                     judge_refused: Sequence[bool], prefix_refused: Sequence[bool],
+                     provenance: dict[str, Any], min_chars: int = 20) -> list[HarmPair]:
+    """Keep sampled completions that neither the refusal judge nor the prefix matcher call refused.
+
+    Args:
+        prompts: the requests, matched to ``rows`` by id.
+        rows: generation output rows (``id``, ``response``, ...), one per prompt generated.
+        judge_refused: the refusal judge's verdict per row.
+        prefix_refused: the XSTest refusal-prefix matcher's verdict per row.
+        provenance: shared provenance (model, settings) added to every pair.
+        min_chars: responses shorter than this (stripped) are dropped as empty.
+    """
+    by_id = {p.id: p for p in prompts}
+    pairs = []
+    for row, refused, prefix in zip(rows, judge_refused, prefix_refused):
+        prompt = by_id.get(str(row["id"]))
+        text = str(row.get("response", "")).strip()
+        if prompt is None or refused or prefix or len(text) < min_chars:
+            continue
+        pairs.append(HarmPair(prompt.id, prompt.prompt, text, prompt.source, "self_sampled",
+                              {**provenance, "file": prompt.file,
+                               "finish_reason": row.get("finish_reason")}))
+    return pairs
+
+
+def jbb_judged_pairs(folder: Path) -> list[HarmPair]:
+    """LlamaGuard-2-unsafe completions from ``judged_completions`` (JailbreakBench prompts).
+
+    Off by default in the pipeline: these prompts are an evaluation suite (contamination).
+    """
+    root = folder / JBB_JUDGED
+    if not root.is_dir():
+        raise DataError(f"{root} is missing from the safety-data folder {folder}")
+    pairs = []
+    for path in sorted(root.glob("*/jailbreakbench_*_evaluations.json")):
+        rows = json.loads(path.read_text(encoding="utf-8")).get("completions", [])
+        for i, r in enumerate(rows):
+            if r.get("is_jailbreak_llamaguard2") and str(r.get("response", "")).strip():
+                relative = str(path.relative_to(folder))
+                pairs.append(HarmPair(f"jbb_judged:{path.parent.name}:{path.stem}:{i}", r["prompt"],
+                                      r["response"].strip(), "jbb_judged", "llamaguard2_unsafe",
+                                      {"file": relative, "label": "is_jailbreak_llamaguard2"}))
+    return pairs
+
+
+def dedupe_pairs(pairs: Iterable[HarmPair]) -> list[HarmPair]:
+    """Drop pairs whose normalised (prompt, response) repeats an earlier one."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for pair in pairs:
+        key = (normalise(pair.prompt), normalise(pair.response))
+        if key not in seen:
+            seen.add(key)
+            out.append(pair)
+    return out
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    """Write rows as JSONL (atomically: a temporary file renamed into place)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    tmp.replace(path)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Read a JSONL file (blank lines skipped).
+
+    Raises:
+        DataError: the file is missing or a line is not a JSON object.
+    """
+    if not path.is_file():
+        raise DataError(f"{path} does not exist")
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                except ValueError as exc:
+                    raise DataError(f"{path}:{number}: not valid JSON ({exc})") from exc
+                if not isinstance(row, dict):
+                    raise DataError(f"{path}:{number}: expected a JSON object")
+                rows.append(row)
+    return rows
+
+
+def sha256_of(path: Path) -> str:
+    """SHA-256 hex digest of a file."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()

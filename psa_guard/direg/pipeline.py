@@ -1,0 +1,136 @@
+"""The ``direg data`` pipeline: prompts -> sampled completions -> refusal filter -> harm pairs.
+
+Resumable: the prompt list is rebuilt deterministically, generation appends to
+``completions.jsonl`` and skips finished ids (:mod:`psa_guard.jobs`), and the final files are
+rewritten atomically from what is on disk.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from psa_guard.direg.data import (
+    dedupe_pairs,
+    drop_eval_overlap,
+    evaluation_texts,
+    jbb_judged_pairs,
+    read_jsonl,
+    select_compliant,
+    sha256_of,
+    training_prompts,
+    write_jsonl,
+)
+from psa_guard.evaluation.datafolder import require_data_dir
+from psa_guard.generation import GenerationSettings
+from psa_guard.jobs import PromptRecord, run_generate_job
+
+__all__ = ["DataRequest", "build_harm_data"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DataRequest:
+    """Settings of the harm-data pipeline (written into ``data.json``)."""
+
+    out: Path
+    data: str | Path | None = None
+    model: str = "default"
+    advbench_limit: int | None = 120
+    red_instruct_per_source: int = 40
+    seed: int = 0
+    max_new_tokens: int = 96
+    temperature: float = 0.7
+    top_p: float = 0.95
+    batch_size: int = 8
+    include_jbb_judged: bool = False
+
+
+def build_harm_data(request: DataRequest, progress: bool = True) -> dict[str, Any]:
+    """Run the whole pipeline; returns the summary written to ``OUT/data.json``."""
+    from psa_guard.configs import build_generator
+    from psa_guard.evaluation.judges import load_judges, response_features
+    from psa_guard.evaluation.refusal_prefix import is_refusal_prefix
+    from psa_guard.loading import load_model
+
+    folder = require_data_dir(request.data)
+    out = request.out
+    out.mkdir(parents=True, exist_ok=True)
+    prompts = training_prompts(folder, advbench_limit=request.advbench_limit,
+                               red_instruct_per_source=request.red_instruct_per_source,
+                               seed=request.seed)
+    kept, dropped = drop_eval_overlap(prompts, evaluation_texts(folder))
+    write_jsonl(out / "prompts.jsonl", ({"id": p.id, "prompt": p.prompt, "source": p.source,
+                                         "file": p.file} for p in kept))
+    write_jsonl(out / "dropped_overlap.jsonl", dropped)
+    logger.info("%d training prompts, %d dropped for overlap with evaluation suites",
+                len(kept), len(dropped))
+
+    settings = GenerationSettings(max_new_tokens=request.max_new_tokens,
+                                  temperature=request.temperature, top_p=request.top_p,
+                                  seed=request.seed)
+    loaded = load_model(request.model, threads=1)
+    generator = build_generator("base", loaded)
+    records = [PromptRecord(p.id, p.prompt, i + 1) for i, p in enumerate(kept)]
+    completions_path = out / "completions.jsonl"
+    summary = run_generate_job(records, completions_path, generator, settings,
+                               config_name="base", batch_size=request.batch_size,
+                               progress=progress)
+    if summary.errors:
+        logger.warning("%d prompts could not be generated", len(summary.errors))
+
+    wanted = {p.id for p in kept}
+    rows = [r for r in read_jsonl(completions_path) if str(r["id"]) in wanted]
+    responses = [str(r.get("response", "")) for r in rows]
+    panel = load_judges()
+    # Only the refusal head is used to select data; the harm judge never sees training data.
+    p_refused = panel.refusal.predict_proba(
+        response_features(panel.embedder.encode(responses, progress=progress)))
+    judge_refused = [bool(p >= 0.5) for p in p_refused]
+    prefix_refused = [is_refusal_prefix(t) for t in responses]
+    provenance = {"model": loaded.name, "temperature": request.temperature,
+                  "top_p": request.top_p, "max_new_tokens": request.max_new_tokens,
+                  "seed": request.seed, "filter": "refusal judge AND refusal-prefix matcher"}
+    pairs = select_compliant(kept, rows, judge_refused, prefix_refused, provenance)
+    jbb = jbb_judged_pairs(folder) if request.include_jbb_judged else []
+    final = dedupe_pairs([*pairs, *jbb])
+    pairs_path = out / "harm_pairs.jsonl"
+    write_jsonl(pairs_path, (p.to_dict() for p in final))
+
+    by_source: dict[str, int] = {}
+    for item in final:
+        by_source[item.source] = by_source.get(item.source, 0) + 1
+    prompt_sources: dict[str, int] = {}
+    for prompt in kept:
+        prompt_sources[prompt.source] = prompt_sources.get(prompt.source, 0) + 1
+    dropped_by_suite: dict[str, int] = {}
+    for d in dropped:
+        dropped_by_suite[d["suite"]] = dropped_by_suite.get(d["suite"], 0) + 1
+    result: dict[str, Any] = {
+        "request": {k: (str(v) if isinstance(v, Path) else v)
+                    for k, v in request.__dict__.items()},
+        "data_folder": str(folder),
+        "prompts": {"kept": len(kept), "by_source": prompt_sources,
+                    "dropped_eval_overlap": len(dropped), "dropped_by_suite": dropped_by_suite},
+        "completions": {"generated": len(rows),
+                        "refused_by_judge": sum(judge_refused),
+                        "refused_by_prefix": sum(prefix_refused),
+                        "refused_by_either": sum(a or b for a, b in
+                                                 zip(judge_refused, prefix_refused)),
+                        "kept_compliant": len(pairs)},
+        "jbb_judged_included": len(jbb),
+        "pairs": {"total": len(final), "by_source": by_source,
+                  "duplicates_removed": len(pairs) + len(jbb) - len(final)},
+        "harm_pairs_sha256": sha256_of(pairs_path),
+        "selection": "kept only completions that the refusal judge (MiniLM head) and the XSTest "
+                     "refusal-prefix matcher both call complied; the harm judge is not used",
+    }
+    import json
+
+    (out / "data.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
