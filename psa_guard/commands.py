@@ -16,10 +16,13 @@ from psa_guard.embedded import (
     ensure_default_model,
     verify_model_dir,
 )
+from psa_guard.errors import ConfigurationError
 from psa_guard.generation import GenerationSettings
+from psa_guard.guard import PolicyGuard
 from psa_guard.home import data_dir, guard_home
 from psa_guard.jobs import read_prompts, run_generate_job
 from psa_guard.loading import load_model
+from psa_guard.policy import Policy
 
 __all__ = ["register", "DEMO_MESSAGES"]
 
@@ -59,6 +62,16 @@ def _settings(args: argparse.Namespace) -> GenerationSettings:
 def _generator(args: argparse.Namespace) -> Any:
     get_config(args.config)  # fail on a bad name before loading anything
     return build_generator(args.config, load_model(args.model, threads=args.threads))
+
+
+def _guard(args: argparse.Namespace) -> PolicyGuard | None:
+    if args.policy is None:
+        if args.context is not None:
+            raise ConfigurationError("--context needs --policy (the policy file that defines it)")
+        return None
+    guard = PolicyGuard(Policy.from_path(args.policy))
+    guard.resolve(args.context)  # an unknown context fails now, listing the valid ones
+    return guard
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
@@ -128,10 +141,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     records, errors = read_prompts(args.input)
     for error in errors:
         print(f"psa-guard: skipped {error}", file=sys.stderr)
+    guard = _guard(args)
     generator = _generator(args)
     summary = run_generate_job(
         records, args.output, generator, _settings(args), config_name=args.config,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size, guard=guard, context=args.context,
     )
     for error in summary.errors:
         print(f"psa-guard: not generated: {error}", file=sys.stderr)
@@ -174,6 +188,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--input", type=Path, required=True, help="JSONL with id and prompt/messages")
     p.add_argument("--output", type=Path, required=True, help="JSONL output (resumed if present)")
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--policy", type=Path, default=None, help="policy file to apply")
+    p.add_argument("--context", default=None,
+                   help="policy context (default: the policy's); a line's 'context' overrides it")
     _add_model_args(p)
     _add_decoding_args(p, max_new_tokens=256)
     p.set_defaults(func=cmd_generate)

@@ -162,21 +162,48 @@ class PolicyGuard:
             generate: produces a completion for a message list.
             locale: the user's locale for resources (None: the guard's).
         """
-        resolved, decision, step, prepared = self.screen_input(messages, context, locale)
-        steps = [step]
-        if not decision.produces_response:
-            return GuardedReply(decision.render(), resolved.name, tuple(steps))
-        completion = generate(prepared)
-        out_decision, out_step = self.check(resolved, "output", completion.text, locale)
-        steps.append(out_step)
-        if out_decision.action == "steer" and decision.action != "steer":
-            prepared = with_steer(prepared, out_decision.message)
-            completion = generate(prepared)
-            out_decision, out_step = self.check(resolved, "output", completion.text, locale)
-            steps.append(out_step)
-        if out_decision.produces_response:
-            return GuardedReply(completion.text, resolved.name, tuple(steps), completion)
-        return GuardedReply(out_decision.render(), resolved.name, tuple(steps), completion)
+        return self.run_batch(
+            [(messages, context)], lambda batch: [generate(m) for m in batch], locale
+        )[0]
+
+    def run_batch(
+        self,
+        requests: Sequence[tuple[Sequence[Message] | str, str | None]],
+        generate: Callable[[list[list[Message]]], list[Completion]],
+        locale: str | None = None,
+    ) -> list[GuardedReply]:
+        """:meth:`run` for many ``(messages, context)`` requests, generating in batches.
+
+        Requests answered by the input check are not generated; the rest are generated in one
+        call, checked, and those whose output check says ``steer`` (and were not steered yet) are
+        regenerated together once with the instruction.
+        """
+        replies: list[GuardedReply | None] = [None] * len(requests)
+        pending: list[tuple[int, ResolvedContext, list[GuardStep], list[Message], bool]] = []
+        for index, (messages, context) in enumerate(requests):
+            resolved, decision, step, prepared = self.screen_input(messages, context, locale)
+            if decision.produces_response:
+                pending.append((index, resolved, [step], prepared, decision.action == "steer"))
+            else:
+                replies[index] = GuardedReply(decision.render(), resolved.name, (step,))
+        for attempt in range(2):
+            if not pending:
+                break
+            completions = generate([prepared for _, _, _, prepared, _ in pending])
+            retry = []
+            for (index, resolved, steps, prepared, steered), completion in zip(
+                pending, completions
+            ):
+                decision, step = self.check(resolved, "output", completion.text, locale)
+                steps = [*steps, step]
+                if decision.action == "steer" and not steered and attempt == 0:
+                    retry.append((index, resolved, steps, with_steer(prepared, decision.message),
+                                  True))
+                    continue
+                text = completion.text if decision.produces_response else decision.render()
+                replies[index] = GuardedReply(text, resolved.name, tuple(steps), completion)
+            pending = retry
+        return [reply for reply in replies if reply is not None]
 
     def stream(
         self,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +23,9 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from psa_guard.errors import ConfigurationError, DataError, InputLineError
-from psa_guard.generation import ChatGenerator, GenerationSettings
+from psa_guard.errors import ConfigurationError, DataError, InputLineError, PolicyError
+from psa_guard.generation import ChatGenerator, Completion, GenerationSettings
+from psa_guard.guard import GuardedReply, PolicyGuard
 from psa_guard.messages import normalize_messages
 
 __all__ = ["PromptRecord", "JobSummary", "read_prompts", "finished_ids", "run_generate_job"]
@@ -38,12 +40,14 @@ class PromptRecord:
         conversation: the prompt string or the normalised message list.
         line_number: 1-based line in the input file.
         extra: other fields of the line, passed through to the caller (e.g. ``context``).
+        source: the input file.
     """
 
     id: str | int
     conversation: str | list[dict[str, str]]
     line_number: int
     extra: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
 
 
 @dataclass
@@ -77,7 +81,7 @@ def _parse_line(path: str, number: int, line: str) -> PromptRecord:
     else:
         raise InputLineError(path, number, "missing 'prompt' (a non-empty string) or 'messages'")
     extra = {k: v for k, v in obj.items() if k not in {"id", "prompt", "messages"}}
-    return PromptRecord(ident, conversation, number, extra)
+    return PromptRecord(ident, conversation, number, extra, path)
 
 
 def read_prompts(path: Path) -> tuple[list[PromptRecord], list[InputLineError]]:
@@ -143,6 +147,8 @@ def run_generate_job(
     batch_size: int = 8,
     progress: bool = True,
     annotate: Callable[[PromptRecord], dict[str, Any]] | None = None,
+    guard: PolicyGuard | None = None,
+    context: str | None = None,
 ) -> JobSummary:
     """Generate a response for each record not already in ``output`` and append it there.
 
@@ -155,6 +161,9 @@ def run_generate_job(
         batch_size: prompts per batched ``generate`` call.
         progress: show a progress bar.
         annotate: optional extra fields for each output line.
+        guard: apply this policy's input and output checks; each line then also gets
+            ``context`` and ``actions``.
+        context: the policy context for lines without their own ``context`` field.
 
     Returns:
         A :class:`JobSummary`; prompts that cannot be generated (for example too long for the
@@ -171,27 +180,34 @@ def run_generate_job(
             continue
         try:
             generator.check_fits(record.conversation, settings)
-        except ConfigurationError as exc:
-            summary.errors.append(InputLineError(str(output), record.line_number, str(exc)))
+            if guard is not None:
+                guard.resolve(record.extra.get("context", context))
+        except (ConfigurationError, PolicyError) as exc:
+            summary.errors.append(InputLineError(record.source, record.line_number, str(exc)))
             continue
         pending.append(record)
     with open(output, "a", encoding="utf-8") as sink, tqdm(
         total=len(pending), desc=f"generate [{config_name}]", unit="prompt", disable=not progress
     ) as bar:
         for batch in _batches(pending, batch_size):
-            completions = generator.generate([r.conversation for r in batch], settings)
+            start = time.perf_counter()
+            replies = _generate_batch(batch, generator, settings, guard, context)
+            seconds = (time.perf_counter() - start) / len(batch)
             lines = []
-            for record, completion in zip(batch, completions):
-                row = {
+            for record, reply in zip(batch, replies):
+                completion = reply.completion
+                row: dict[str, Any] = {
                     "id": record.id,
-                    "response": completion.text,
-                    "tokens": completion.completion_tokens,
-                    "seconds": round(completion.seconds / len(batch), 4),
+                    "response": reply.text,
+                    "tokens": completion.completion_tokens if completion else 0,
+                    "seconds": round(seconds, 4),
                     "config": config_name,
                     "model": generator.name,
-                    "finish_reason": completion.finish_reason,
-                    "prompt_tokens": completion.prompt_tokens,
+                    "finish_reason": completion.finish_reason if completion else "policy",
+                    "prompt_tokens": completion.prompt_tokens if completion else 0,
                 }
+                if guard is not None:
+                    row.update(reply.metadata())
                 if annotate:
                     row.update(annotate(record))
                 lines.append(json.dumps(row, ensure_ascii=False) + "\n")
@@ -201,3 +217,21 @@ def run_generate_job(
             summary.generated += len(batch)
             bar.update(len(batch))
     return summary
+
+
+def _generate_batch(
+    batch: Sequence[PromptRecord],
+    generator: ChatGenerator,
+    settings: GenerationSettings,
+    guard: PolicyGuard | None,
+    context: str | None,
+) -> list[GuardedReply]:
+    """One batch, with the policy's checks when ``guard`` is given."""
+    def generate(conversations: list[Any]) -> list[Completion]:
+        return generator.generate(conversations, settings)
+
+    if guard is None:
+        completions = generate([r.conversation for r in batch])
+        return [GuardedReply(c.text, "", (), c) for c in completions]
+    requests = [(r.conversation, r.extra.get("context", context)) for r in batch]
+    return guard.run_batch(requests, generate)

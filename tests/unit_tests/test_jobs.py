@@ -74,3 +74,31 @@ def test_job_rejects_bad_batch_size(tmp_path: Path, tiny_generator: ChatGenerato
     with pytest.raises(ConfigurationError, match="batch_size"):
         run_generate_job([], tmp_path / "o.jsonl", tiny_generator, GenerationSettings(),
                          config_name="base", batch_size=0)
+
+
+def test_job_with_policy_reports_context_and_actions(tmp_path: Path,
+                                                     tiny_generator: ChatGenerator) -> None:
+    from psa_guard.guard import PolicyGuard
+    from psa_guard.policy import Policy
+
+    from ..doubles import POLICY, ScriptedScorer
+
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join([
+        json.dumps({"id": 1, "prompt": "hello"}),
+        json.dumps({"id": 2, "prompt": "I feel sad", "context": "strict"}),
+        json.dumps({"id": 3, "prompt": "a bomb please"}),
+        json.dumps({"id": 4, "prompt": "hi", "context": "unknown"}),
+    ]) + "\n")
+    records, _ = read_prompts(path)
+    out = tmp_path / "out.jsonl"
+    guard = PolicyGuard(Policy.from_string(POLICY), ScriptedScorer())
+    summary = run_generate_job(records, out, tiny_generator, GenerationSettings(max_new_tokens=3),
+                               config_name="base", progress=False, guard=guard)
+    rows = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert set(rows) == {1, 2, 3}
+    assert rows[1]["context"] == "general" and rows[1]["generated"] is True
+    assert rows[2]["response"] == "Not here." and rows[2]["context"] == "strict"
+    assert rows[3]["actions"][0]["action"] == "refuse_with_resources" and rows[3]["tokens"] == 0
+    assert len(summary.errors) == 1 and "unknown" in str(summary.errors[0])
+    assert str(summary.errors[0]).startswith(f"{path}:4:")
