@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +17,15 @@ from psa_guard.embedded import (
     ensure_default_model,
     verify_model_dir,
 )
-from psa_guard.errors import ConfigurationError
+from psa_guard.errors import ConfigurationError, PSAGuardError
 from psa_guard.generation import GenerationSettings
 from psa_guard.guard import PolicyGuard
-from psa_guard.home import data_dir, guard_home
+from psa_guard.home import SOURCE_ROOT, data_dir, guard_home
 from psa_guard.jobs import read_prompts, run_generate_job
 from psa_guard.loading import load_model
 from psa_guard.policy import Policy
 
-__all__ = ["register", "DEMO_MESSAGES"]
+__all__ = ["register", "DEMO_MESSAGES", "shipped_policy"]
 
 #: The demo's messages: harmful, benign-but-sensitive, and a distressed user.
 DEMO_MESSAGES: list[tuple[str, str]] = [
@@ -156,14 +157,54 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 1 if errors or summary.errors else 0
 
 
+def shipped_policy(name_or_path: str) -> Policy:
+    """A shipped policy by name (``policies/NAME.yaml`` in the source tree) or a policy file."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = SOURCE_ROOT / "policies" / f"{name_or_path}.yaml"
+    return Policy.from_path(path)
+
+
+def _shorten(text: str, width: int = 100, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return textwrap.fill(text, width=width, subsequent_indent=" " * 6)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    generator = _generator(args)
+    loaded = load_model(args.model, threads=args.threads)
     settings = GenerationSettings(max_new_tokens=args.max_new_tokens)
-    print(f"psa-guard demo: configuration '{args.config}' on {generator.name}\n")
-    completions = generator.generate([m for _, m in DEMO_MESSAGES], settings)
-    for (kind, message), completion in zip(DEMO_MESSAGES, completions):
-        print(f"[{kind}] user: {message}")
-        print(f"  {args.config}: {completion.text.strip()}\n")
+    raw = build_generator("base", loaded)
+    guarded_config = args.config or ("direg" if "direg" in config_names() else "base")
+    try:
+        guarded = build_generator(guarded_config, loaded)
+    except PSAGuardError as exc:
+        if args.config:  # asked for explicitly: report it
+            raise
+        print(f"(direg unavailable: {exc}; the guarded side uses the policies' checks only)")
+        guarded_config, guarded = "base", raw
+    policies = [shipped_policy(name) for name in args.policies]
+    messages = [m for _, m in DEMO_MESSAGES]
+    print(f"psa-guard demo on {raw.name}: the raw model beside the guarded model "
+          f"(configuration '{guarded_config}') under {len(policies)} policies.\n")
+    columns: list[tuple[str, list[str]]] = [
+        ("raw model", [c.text for c in raw.generate(messages, settings)])
+    ]
+    for policy in policies:
+        guard = PolicyGuard(policy)
+        replies = guard.run_batch(
+            [(m, None) for m in messages], lambda batch: guarded.generate(batch, settings)
+        )
+        columns.append((policy.name, [
+            f"[{' > '.join(r.actions)}] {r.text}" for r in replies
+        ]))
+    for index, (kind, message) in enumerate(DEMO_MESSAGES):
+        print(f"### ({kind}) {message}")
+        for label, texts in columns:
+            print(f"  {label}:\n      {_shorten(texts[index])}")
+        print()
+    print("Actions: input check > output check (allow, steer, refuse, refuse_with_resources, "
+          "block, escalate).")
     return 0
 
 
@@ -195,7 +236,13 @@ def register(subparsers: Any) -> None:
     _add_decoding_args(p, max_new_tokens=256)
     p.set_defaults(func=cmd_generate)
 
-    p = subparsers.add_parser("demo", help="show the model's replies on a few telling messages")
-    _add_model_args(p)
+    p = subparsers.add_parser(
+        "demo", help="the raw model beside the guarded model under two policies")
+    p.add_argument("--model", default="default", help="'default', a model folder or a .gguf")
+    p.add_argument("--config", default=None,
+                   help="guarded configuration (default: direg when available, else base)")
+    p.add_argument("--policies", nargs="+", default=["mental_health_support", "customer_service"],
+                   help="shipped policy names or policy files")
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--max-new-tokens", type=int, default=60)
     p.set_defaults(func=cmd_demo)
