@@ -201,10 +201,11 @@ class ChatGenerator:
             PromptTooLongError: it does not fit the context window.
         """
         length = len(self.encode(conversation))
-        self._budget(length, settings)
+        self.budget(length, settings)
         return length
 
-    def _budget(self, prompt_length: int, settings: GenerationSettings) -> int:
+    def budget(self, prompt_length: int, settings: GenerationSettings) -> int:
+        """Reply tokens allowed for a prompt of ``prompt_length`` tokens (PromptTooLongError)."""
         window = self.loaded.context_window
         if prompt_length >= window:
             raise PromptTooLongError(
@@ -232,7 +233,7 @@ class ChatGenerator:
             return self.loaded.model.generate(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
-                max_new_tokens=self._budget(prompt_length, settings),
+                max_new_tokens=self.budget(prompt_length, settings),
                 pad_token_id=self.loaded.tokenizer.pad_token_id,
                 stopping_criteria=criteria,
                 logits_processor=processors,
@@ -262,7 +263,7 @@ class ChatGenerator:
             return []
         encoded = [self.encode(c) for c in conversations]
         for ids in encoded:
-            self._budget(len(ids), settings)
+            self.budget(len(ids), settings)
         batch = self.loaded.tokenizer.pad({"input_ids": encoded}, return_tensors="pt")
         start = time.perf_counter()
         with self.loaded.lock:
@@ -271,13 +272,23 @@ class ChatGenerator:
         prompt_length = batch["input_ids"].shape[1]
         results = []
         for row, ids in enumerate(encoded):
-            generated = output[row, prompt_length:].tolist()
-            n, ended = self._content_length(generated)
-            raw = self.loaded.tokenizer.decode(generated[:n], skip_special_tokens=True)
-            text, hit = trim_at_stop(raw, settings.stop)
-            reason = "stop" if ended or hit else "length"
+            text, n, reason = self.decode_reply(output[row, prompt_length:].tolist(), settings)
             results.append(Completion(text, len(ids), n, reason, seconds))
         return results
+
+    def decode_reply(
+        self, generated: Sequence[int], settings: GenerationSettings
+    ) -> tuple[str, int, str]:
+        """Turn generated ids (one row, prompt excluded) into the reply.
+
+        Returns:
+            The text (up to the end of turn, cut before any stop sequence), the number of content
+            tokens, and the finish reason (``"stop"`` or ``"length"``).
+        """
+        n, ended = self._content_length(generated)
+        raw = self.loaded.tokenizer.decode(list(generated[:n]), skip_special_tokens=True)
+        text, hit = trim_at_stop(raw, settings.stop)
+        return text, n, "stop" if ended or hit else "length"
 
     def submit(self, conversation: Conversation, settings: GenerationSettings) -> Completion:
         """Generate one reply, batched with concurrent ``submit`` calls that share ``settings``.
@@ -295,7 +306,7 @@ class ChatGenerator:
         Generation runs in a worker thread; closing the iterator early stops it.
         """
         ids = self.encode(conversation)
-        self._budget(len(ids), settings)
+        self.budget(len(ids), settings)
         tokens: queue.Queue[Any] = queue.Queue()
         cancel = threading.Event()
         failure: list[BaseException] = []

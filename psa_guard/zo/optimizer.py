@@ -1,0 +1,176 @@
+"""Zeroth-order optimisation of a prompt's input embeddings against a moderation score.
+
+The visible prompt is unchanged: only the embedding vectors fed to the model move. Each iteration
+scores the reply at N perturbed embeddings (generated as one batch), estimates the gradient of the
+score (:func:`~psa_guard.zo.math.zo_gradient`), takes a per-token normalised step, projects each
+token back within ``cos >= min_cos`` of its original, and re-scores. It stops when the score falls
+below ``threshold``, after ``max_iters`` iterations, or when the time budget is spent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from psa_guard.errors import ConfigurationError
+from psa_guard.generation import ChatGenerator, GenerationSettings
+from psa_guard.zo.math import normalize_per_token, project_cosine, sample_directions, zo_gradient
+
+if TYPE_CHECKING:
+    from psa_guard.moderation.base import ModerationScorer
+
+__all__ = ["ZOSettings", "RepairResult", "EmbeddingOptimizer", "model_responder"]
+
+#: Turns a batch of prompt embeddings (B, T, D) into one reply text per row.
+Responder = Callable[[torch.Tensor], list[str]]
+
+
+@dataclass(frozen=True)
+class ZOSettings:
+    """Hyper-parameters (TIDE ranges: N 8-16, mu 0.03-0.1, eta 0.3-1.5, threshold 0.5, 10 iters).
+
+    Attributes:
+        n_directions: N random directions per iteration (N generations, batched).
+        mu: perturbation scale, relative to each token embedding's norm.
+        eta: step size, relative to each token embedding's norm.
+        threshold: stop once the score is below this.
+        max_iters: iteration cap.
+        min_cos: each token embedding keeps at least this cosine with its original.
+        seed: seeds the directions (the run is deterministic under greedy decoding).
+        time_budget_s: stop starting new iterations after this many seconds (None: no limit).
+    """
+
+    n_directions: int = 8
+    mu: float = 0.05
+    eta: float = 0.5
+    threshold: float = 0.5
+    max_iters: int = 3
+    min_cos: float = 0.2
+    seed: int = 0
+    time_budget_s: float | None = None
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.n_directions >= 1, "n_directions must be >= 1"),
+            (self.mu > 0, "mu must be > 0"),
+            (self.eta > 0, "eta must be > 0"),
+            (0.0 < self.threshold <= 1.0, "threshold must be in (0, 1]"),
+            (self.max_iters >= 0, "max_iters must be >= 0"),
+            (-1.0 <= self.min_cos <= 1.0, "min_cos must be in [-1, 1]"),
+            (self.time_budget_s is None or self.time_budget_s > 0, "time_budget_s must be > 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigurationError(f"ZOSettings: {message}")
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    """Outcome of one optimisation.
+
+    Attributes:
+        text: the reply at the final embeddings.
+        score: its moderation score.
+        initial_score: the score of the reply to the unmodified prompt.
+        iterations: ZO iterations run.
+        scorer_calls: texts scored (the initial one included).
+        seconds: wall time.
+        neutralised: the final score is below the threshold.
+    """
+
+    text: str
+    score: float
+    initial_score: float
+    iterations: int
+    scorer_calls: int
+    seconds: float
+    neutralised: bool
+
+
+def model_responder(generator: ChatGenerator, settings: GenerationSettings) -> Responder:
+    """Greedy replies of ``generator``'s model from prompt embeddings, one batch per call."""
+    loaded = generator.loaded
+    tokenizer = loaded.tokenizer
+
+    def respond(embeds: torch.Tensor) -> list[str]:
+        budget = generator.budget(embeds.shape[1], settings)
+        with loaded.lock, torch.inference_mode():
+            output = loaded.model.generate(
+                inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long),
+                max_new_tokens=budget, do_sample=False, temperature=None, top_p=None, top_k=None,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        return [generator.decode_reply(row.tolist(), settings)[0] for row in output]
+
+    return respond
+
+
+class EmbeddingOptimizer:
+    """Optimise prompt embeddings so the reply's moderation score falls below a threshold.
+
+    Args:
+        respond: replies from a batch of prompt embeddings (see :func:`model_responder`).
+        scorer: the moderation scorer (the objective).
+        settings: ZO hyper-parameters.
+    """
+
+    def __init__(self, respond: Responder, scorer: ModerationScorer,
+                 settings: ZOSettings | None = None) -> None:
+        self.respond = respond
+        self.scorer = scorer
+        self.settings = settings or ZOSettings()
+
+    def optimise(
+        self, embeddings: torch.Tensor, initial: tuple[str, float] | None = None
+    ) -> RepairResult:
+        """Run the optimisation from ``embeddings`` (T, D).
+
+        Args:
+            embeddings: the prompt's input embeddings, (T, D) float.
+            initial: the reply and score at ``embeddings`` if already known (saves a call).
+        """
+        cfg = self.settings
+        start = time.perf_counter()
+        calls = 0
+        if initial is None:
+            text = self.respond(embeddings.unsqueeze(0))[0]
+            score = float(self.scorer.score([text])[0])
+            calls += 1
+        else:
+            text, score = initial
+        initial_score = score
+        original = embeddings.detach().clone()
+        current = original.clone()
+        generator = torch.Generator().manual_seed(cfg.seed)
+        iterations = 0
+        while score >= cfg.threshold and iterations < cfg.max_iters:
+            if cfg.time_budget_s is not None and time.perf_counter() - start > cfg.time_budget_s:
+                break
+            iterations += 1
+            directions = sample_directions(original, cfg.n_directions, generator)
+            replies = self.respond(current.unsqueeze(0) + cfg.mu * directions)
+            scores = torch.tensor(self.scorer.score(replies), dtype=torch.float32)
+            calls += len(replies)
+            step = normalize_per_token(zo_gradient(score, scores, directions, cfg.mu))
+            current = current - cfg.eta * original.norm(dim=-1, keepdim=True) * step
+            current = project_cosine(current, original, cfg.min_cos)
+            text = self.respond(current.unsqueeze(0))[0]
+            score = float(self.scorer.score([text])[0])
+            calls += 1
+        return RepairResult(text, score, initial_score, iterations, calls,
+                            time.perf_counter() - start, score < cfg.threshold)
+
+    def repair_prompt(
+        self, generator: ChatGenerator, conversation: Sequence[dict[str, str]] | str,
+        initial: tuple[str, float] | None = None,
+    ) -> RepairResult:
+        """Optimise the embeddings of ``conversation``'s templated prompt on ``generator``."""
+        ids = torch.tensor([generator.encode(conversation)])
+        embed: Any = generator.loaded.model.get_input_embeddings()
+        with torch.no_grad():
+            embeddings = embed(ids)[0].float()
+        return self.optimise(embeddings, initial)
