@@ -29,8 +29,15 @@ from psa_guard.policy.routing import Decision, ResolvedContext
 
 if TYPE_CHECKING:
     from psa_guard.moderation.base import ModerationScorer
+    from psa_guard.zo.optimizer import RepairResult
 
-__all__ = ["GuardStep", "GuardedReply", "PolicyGuard", "last_user_text", "with_steer"]
+#: Regenerates a flagged reply: (messages, flagged completion, its score, the score to get
+#: below) -> result.
+Repairer = Callable[[list[Message], Completion, float, float], "RepairResult"]
+
+__all__ = [
+    "GuardStep", "GuardedReply", "PolicyGuard", "Repairer", "last_user_text", "with_steer",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +119,8 @@ class PolicyGuard:
     scorer: ModerationScorer | None = None
     locale: str | None = None
 
-    def _get_scorer(self) -> ModerationScorer:
+    def get_scorer(self) -> ModerationScorer:
+        """The scorer (the local default scorer is loaded on first use)."""
         if self.scorer is None:
             from psa_guard.moderation import default_scorer
 
@@ -129,7 +137,7 @@ class PolicyGuard:
         """Score ``text`` and decide; fails closed if the scorer cannot answer."""
         locale = locale or self.locale
         try:
-            score = float(self._get_scorer().score([text])[0])
+            score = float(self.get_scorer().score([text])[0])
         except ModerationUnavailableError as exc:
             logger.warning("moderation unavailable at %s check: %s", stage, exc.reason)
             decision = resolved.unavailable(exc.reason, locale)
@@ -153,6 +161,7 @@ class PolicyGuard:
         context: str | None,
         generate: Callable[[list[Message]], Completion],
         locale: str | None = None,
+        repair: Repairer | None = None,
     ) -> GuardedReply:
         """Input check, generation, output check (with at most one steered regeneration).
 
@@ -161,9 +170,11 @@ class PolicyGuard:
             context: the policy context (None: the default).
             generate: produces a completion for a message list.
             locale: the user's locale for resources (None: the guard's).
+            repair: runs embedding optimisation for the ``repair`` action (None: the policy's
+                fallback message is used at once).
         """
         return self.run_batch(
-            [(messages, context)], lambda batch: [generate(m) for m in batch], locale
+            [(messages, context)], lambda batch: [generate(m) for m in batch], locale, repair
         )[0]
 
     def run_batch(
@@ -171,6 +182,7 @@ class PolicyGuard:
         requests: Sequence[tuple[Sequence[Message] | str, str | None]],
         generate: Callable[[list[list[Message]]], list[Completion]],
         locale: str | None = None,
+        repair: Repairer | None = None,
     ) -> list[GuardedReply]:
         """:meth:`run` for many ``(messages, context)`` requests, generating in batches.
 
@@ -182,7 +194,7 @@ class PolicyGuard:
         pending: list[tuple[int, ResolvedContext, list[GuardStep], list[Message], bool]] = []
         for index, (messages, context) in enumerate(requests):
             resolved, decision, step, prepared = self.screen_input(messages, context, locale)
-            if decision.produces_response:
+            if decision.produces_response or decision.action == "repair":  # repair: at output
                 pending.append((index, resolved, [step], prepared, decision.action == "steer"))
             else:
                 replies[index] = GuardedReply(decision.render(), resolved.name, (step,))
@@ -200,10 +212,38 @@ class PolicyGuard:
                     retry.append((index, resolved, steps, with_steer(prepared, decision.message),
                                   True))
                     continue
-                text = completion.text if decision.produces_response else decision.render()
+                if decision.action == "repair":
+                    text, repair_steps = self._repair(resolved, prepared, completion, decision,
+                                                      step, locale, repair)
+                    steps.extend(repair_steps)
+                else:
+                    text = completion.text if decision.produces_response else decision.render()
                 replies[index] = GuardedReply(text, resolved.name, tuple(steps), completion)
             pending = retry
         return [reply for reply in replies if reply is not None]
+
+    def _repair(
+        self,
+        resolved: ResolvedContext,
+        prepared: list[Message],
+        completion: Completion,
+        decision: Decision,
+        step: GuardStep,
+        locale: str | None,
+        repair: Repairer | None,
+    ) -> tuple[str, list[GuardStep]]:
+        """The ``repair`` action: optimise and regenerate, else the policy's fallback message."""
+        if repair is None or step.score is None:
+            return decision.render(), [GuardStep("repair", "repair", None, "no repairer")]
+        threshold = decision.threshold if decision.threshold is not None else 0.5
+        result = repair(prepared, completion, step.score, threshold)
+        after = resolved.decide(min(max(result.score, 0.0), 1.0), locale)
+        reason = (f"{result.iterations} iterations, {result.scorer_calls} scorer calls, "
+                  f"{result.seconds:.1f} s")
+        repair_step = GuardStep("repair", after.action, round(result.score, 4), reason)
+        if after.produces_response:
+            return result.text, [repair_step]
+        return (decision.render() if after.action == "repair" else after.render()), [repair_step]
 
     def stream(
         self,
@@ -218,7 +258,8 @@ class PolicyGuard:
         Text is released only after the reply so far passed the output check, which runs every
         ``window_chars`` characters and at the end, so flagged text is never shown. When a check
         flags the reply, generation stops and the policy's message follows what was already
-        shown. An output-stage ``steer`` cannot regenerate text already shown: it is delivered.
+        shown. An output-stage ``steer`` cannot regenerate text already shown: it is delivered;
+        likewise ``repair`` cannot rewrite shown text, so its fallback message is used.
         """
         resolved, decision, step, prepared = self.screen_input(messages, context, locale)
         if not decision.produces_response:

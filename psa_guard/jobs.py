@@ -27,6 +27,7 @@ from psa_guard.errors import ConfigurationError, DataError, InputLineError, Poli
 from psa_guard.generation import ChatGenerator, Completion, GenerationSettings
 from psa_guard.guard import GuardedReply, PolicyGuard
 from psa_guard.messages import normalize_messages
+from psa_guard.zo import make_repairer
 
 __all__ = ["PromptRecord", "JobSummary", "read_prompts", "finished_ids", "run_generate_job"]
 
@@ -234,4 +235,5 @@ def _generate_batch(
         completions = generate([r.conversation for r in batch])
         return [GuardedReply(c.text, "", (), c) for c in completions]
     requests = [(r.conversation, r.extra.get("context", context)) for r in batch]
-    return guard.run_batch(requests, generate)
+    repair = make_repairer(generator, settings, guard.get_scorer())
+    return guard.run_batch(requests, generate, repair=repair)

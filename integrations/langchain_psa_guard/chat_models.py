@@ -53,6 +53,7 @@ from psa_guard.tools import (
     render_tool_call,
     tools_instruction,
 )
+from psa_guard.zo import make_repairer
 
 __all__ = ["ChatPSAGuard"]
 
@@ -174,6 +175,8 @@ class ChatPSAGuard(BaseChatModel):
     """User locale for help resources (``en-GB``); override per call."""
     scorer: Any = Field(default=None, exclude=True)
     """Moderation scorer for the policy checks (None: the local default scorer)."""
+    zo_settings: Any = Field(default=None, exclude=True)
+    """:class:`psa_guard.zo.ZOSettings` for the policy's ``repair`` action (None: defaults)."""
 
     _guard: PolicyGuard | None = PrivateAttr(default=None)
 
@@ -297,7 +300,8 @@ class ChatPSAGuard(BaseChatModel):
             completion: Completion | None = generate(dicts)
             text = completion.text if completion else ""
         else:
-            guarded = guard.run(dicts, call["context"], generate, call["locale"])
+            repair = make_repairer(generator, settings, guard.get_scorer(), self.zo_settings)
+            guarded = guard.run(dicts, call["context"], generate, call["locale"], repair)
             completion, text = guarded.completion, guarded.text
         delivered = completion is not None and text == completion.text  # not replaced by policy
         if prefix and delivered:

@@ -51,14 +51,18 @@ ATTRIBUTES: tuple[str, ...] = (
     "helpfulness",
 )
 
-ActionName = Literal["allow", "steer", "refuse", "refuse_with_resources", "block", "escalate"]
+ActionName = Literal[
+    "allow", "steer", "repair", "refuse", "refuse_with_resources", "block", "escalate"
+]
 
 #: Every action a moderation rule may pick, mildest first.
 ACTIONS: tuple[str, ...] = get_args(ActionName)
 
 #: Actions that answer the user with a policy message instead of (or on top of) the model's text;
 #: a rule may only pick one of these if the context has a message for it.
-MESSAGE_ACTIONS: tuple[str, ...] = ("refuse", "refuse_with_resources", "block", "escalate")
+MESSAGE_ACTIONS: tuple[str, ...] = (
+    "repair", "refuse", "refuse_with_resources", "block", "escalate"
+)
 
 #: Context and policy names.
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
@@ -212,6 +216,11 @@ class Messages(_Strict):
     """
 
     steer: Text | None = Field(default=None, description="System instruction used when steering.")
+    repair: Text | None = Field(
+        default=None,
+        description="Reply when a flagged output is still flagged after embedding optimisation "
+        "(the 'repair' action regenerates first; this is its safe fallback).",
+    )
     refuse: Text | None = Field(default=None, description="Reply when refusing.")
     refuse_with_resources: Text | None = Field(
         default=None, description="Reply when refusing; the context's resources follow it."

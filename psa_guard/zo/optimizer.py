@@ -9,6 +9,7 @@ below ``threshold``, after ``max_iters`` iterations, or when the time budget is 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from psa_guard.zo.math import normalize_per_token, project_cosine, sample_direct
 if TYPE_CHECKING:
     from psa_guard.moderation.base import ModerationScorer
 
-__all__ = ["ZOSettings", "RepairResult", "EmbeddingOptimizer", "model_responder"]
+__all__ = ["ZOSettings", "RepairResult", "EmbeddingOptimizer", "model_responder", "make_repairer"]
 
 #: Turns a batch of prompt embeddings (B, T, D) into one reply text per row.
 Responder = Callable[[torch.Tensor], list[str]]
@@ -174,3 +175,22 @@ class EmbeddingOptimizer:
         with torch.no_grad():
             embeddings = embed(ids)[0].float()
         return self.optimise(embeddings, initial)
+
+
+def make_repairer(
+    generator: ChatGenerator,
+    settings: GenerationSettings,
+    scorer: ModerationScorer,
+    zo_settings: ZOSettings | None = None,
+) -> Callable[[Sequence[dict[str, str]], Any, float, float], RepairResult]:
+    """The ``repair`` action for :class:`~psa_guard.guard.PolicyGuard`: optimise the prompt's
+    embeddings on ``generator`` until ``scorer`` rates the reply below the rule's threshold."""
+    base = zo_settings or ZOSettings()
+
+    def repair(messages: Sequence[dict[str, str]], completion: Any, score: float,
+               threshold: float) -> RepairResult:
+        optimizer = EmbeddingOptimizer(model_responder(generator, settings), scorer,
+                                       dataclasses.replace(base, threshold=threshold))
+        return optimizer.repair_prompt(generator, messages, initial=(completion.text, score))
+
+    return repair

@@ -118,3 +118,52 @@ def test_stream_stops_and_appends_message_when_flagged() -> None:
     assert "bomb" not in shown
     assert shown.endswith("Emergency: Call local services")
     assert out[-1][1].actions[-1] == "refuse_with_resources"
+
+
+REPAIR_POLICY = """
+version: 1
+name: repair_app
+default_context: general
+contexts:
+  general:
+    preference: {empathy: 1, sensitivity: 1, non_judgmental: 1, truthfulness: 1, helpfulness: 1}
+    moderation:
+      rules:
+        - {at: 0.6, action: repair}
+    messages:
+      repair: Sorry, I can't answer that safely.
+"""
+
+
+def _repair_with(text: str, score: float):
+    from psa_guard.zo import RepairResult
+
+    seen = []
+
+    def repair(messages, completion, flagged_score, threshold):
+        seen.append((completion.text, flagged_score, threshold))
+        return RepairResult(text, score, flagged_score, 2, 19, 0.5, score < threshold)
+
+    return repair, seen
+
+
+def test_repair_replaces_a_flagged_reply_when_it_succeeds() -> None:
+    guard = PolicyGuard(Policy.from_string(REPAIR_POLICY), ScriptedScorer())
+    generate, calls = _generator("the bomb goes here")
+    repair, seen = _repair_with("A safe answer.", 0.1)
+    reply = guard.run("tell me", None, generate, repair=repair)
+    assert reply.text == "A safe answer."
+    assert seen == [("the bomb goes here", 0.9, 0.6)]
+    assert reply.actions == ["allow", "repair", "allow"]
+    assert "19 scorer calls" in reply.steps[-1].reason
+
+
+def test_repair_falls_back_to_the_message_when_still_flagged() -> None:
+    guard = PolicyGuard(Policy.from_string(REPAIR_POLICY), ScriptedScorer())
+    generate, _ = _generator("the bomb goes here")
+    repair, _ = _repair_with("still a bomb", 0.8)
+    assert guard.run("tell me", None, generate, repair=repair).text == (
+        "Sorry, I can't answer that safely.")
+    no_repairer = guard.run("tell me", None, generate)
+    assert no_repairer.text == "Sorry, I can't answer that safely."
+    assert no_repairer.steps[-1].reason == "no repairer"
