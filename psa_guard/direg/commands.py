@@ -35,6 +35,7 @@ def cmd_data(args: argparse.Namespace) -> int:
         red_instruct_per_source=args.red_instruct_per_source, seed=args.seed,
         max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
         batch_size=args.batch_size, include_jbb_judged=args.include_jbb_judged,
+        max_prompts=None if args.max_prompts <= 0 else args.max_prompts,
     )
     result = build_harm_data(request, progress=not args.no_progress)
     p, c, pairs = result["prompts"], result["completions"], result["pairs"]
@@ -111,12 +112,15 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser("data", help="build harmful request -> compliant response pairs (JSONL)")
     p.add_argument("--out", type=Path, default=work / "data", help="output folder")
     p.add_argument("--data", default=None, help="safety-data folder (default: $PSA_GUARD_DATA)")
-    p.add_argument("--advbench-limit", type=int, default=120,
+    p.add_argument("--advbench-limit", type=int, default=100,
                    help="seeded AdvBench sample before dedup (0 = all 520)")
-    p.add_argument("--red-instruct-per-source", type=int, default=40,
+    p.add_argument("--red-instruct-per-source", type=int, default=30,
                    help="seeded sample from each of HarmfulQA, CatQA, DangerousQA")
+    p.add_argument("--max-prompts", type=int, default=240,
+                   help="seeded sample of the prompts left after dedup and overlap removal "
+                   "(0 = all); bounds CPU generation time")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-new-tokens", type=int, default=80)
+    p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--top-p", type=float, default=0.95)
     p.add_argument("--batch-size", type=int, default=8)

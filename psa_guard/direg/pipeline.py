@@ -8,6 +8,7 @@ rewritten atomically from what is on disk.
 from __future__ import annotations
 
 import logging
+import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,14 +40,15 @@ class DataRequest:
     out: Path
     data: str | Path | None = None
     model: str = "default"
-    advbench_limit: int | None = 120
-    red_instruct_per_source: int = 40
+    advbench_limit: int | None = 100
+    red_instruct_per_source: int = 30
     seed: int = 0
-    max_new_tokens: int = 96
+    max_new_tokens: int = 64
     temperature: float = 0.7
     top_p: float = 0.95
     batch_size: int = 8
     include_jbb_judged: bool = False
+    max_prompts: int | None = 240
 
 
 def build_harm_data(request: DataRequest, progress: bool = True) -> dict[str, Any]:
@@ -63,6 +65,9 @@ def build_harm_data(request: DataRequest, progress: bool = True) -> dict[str, An
                                red_instruct_per_source=request.red_instruct_per_source,
                                seed=request.seed)
     kept, dropped = drop_eval_overlap(prompts, evaluation_texts(folder))
+    if request.max_prompts is not None and request.max_prompts < len(kept):
+        chosen = sorted(random.Random(request.seed).sample(range(len(kept)), request.max_prompts))
+        kept = [kept[i] for i in chosen]
     write_jsonl(out / "prompts.jsonl", ({"id": p.id, "prompt": p.prompt, "source": p.source,
                                          "file": p.file} for p in kept))
     write_jsonl(out / "dropped_overlap.jsonl", dropped)
