@@ -156,7 +156,7 @@ def _table(points: Sequence[dict[str, Any]], suites: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def _plot(points: Sequence[dict[str, Any]], path: Path) -> None:
+def _plot(points: Sequence[dict[str, Any]], path: Path, subtitle: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -178,8 +178,7 @@ def _plot(points: Sequence[dict[str, Any]], path: Path) -> None:
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle("DiReg sweep on SmolLM2-135M-Instruct (greedy, 64 new tokens, 40 prompts/suite)",
-                 fontsize=10)
+    fig.suptitle(f"DiReg lambda x K sweep ({subtitle})", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -264,6 +263,8 @@ def run_sweep(request: SweepRequest, progress: bool = True) -> dict[str, Any]:
               "table_md": table}
     (out / "sweep.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     (out / "sweep.md").write_text(table + "\n", encoding="utf-8")
-    _plot(points, out / "sweep.png")
+    _plot(points, out / "sweep.png",
+          f"{loaded.name}, greedy, {request.max_new_tokens} new tokens, "
+          f"{request.limit or 'all'} prompts per suite, {request.ppl_rows} ppl texts")
     result["paths"] = [str(out / "sweep.json"), str(out / "sweep.md"), str(out / "sweep.png")]
     return result
