@@ -76,3 +76,13 @@ def _build_direg(loaded: LoadedModel) -> ChatGenerator:
 
 register_config(GuardConfig("direg", "DiReg: the model minus the shipped harm vector (patched copy)",
                             _build_direg))
+
+
+def _build_zo(loaded: LoadedModel) -> ChatGenerator:
+    from psa_guard.zo.config import build_zo  # lazy: loads the moderation scorer when used
+
+    return build_zo(loaded)
+
+
+register_config(GuardConfig("zo", "base, with flagged replies repaired by embedding optimisation",
+                            _build_zo))

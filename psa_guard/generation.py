@@ -112,6 +112,7 @@ class Completion:
         completion_tokens: tokens generated for this row (an end-of-turn token excluded).
         finish_reason: ``"stop"`` (end of turn or stop sequence) or ``"length"``.
         seconds: wall time of the call that produced it (shared by the rows of one batch).
+        extra: what a guard configuration adds about this row (for example ``{"zo": {...}}``).
     """
 
     text: str
@@ -119,6 +120,7 @@ class Completion:
     completion_tokens: int
     finish_reason: str
     seconds: float
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

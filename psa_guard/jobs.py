@@ -207,6 +207,8 @@ def run_generate_job(
                     "finish_reason": completion.finish_reason if completion else "policy",
                     "prompt_tokens": completion.prompt_tokens if completion else 0,
                 }
+                if completion is not None:
+                    row.update(completion.extra)
                 if guard is not None:
                     row.update(reply.metadata())
                 if annotate:

@@ -106,3 +106,34 @@ def test_model_responder_matches_generation_from_ids(tiny_generator: ChatGenerat
     respond = model_responder(tiny_generator, settings)
     assert respond(embeds) == [expected]
     assert respond(embeds.repeat(3, 1, 1)) == [expected] * 3  # batched perturbations
+
+
+class QueueScorer:
+    """Returns scripted scores call by call (a routing test double); then 0.1 for everything."""
+
+    name = "queue"
+
+    def __init__(self, *batches: list[float]) -> None:
+        self.batches = list(batches)
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        return self.batches.pop(0) if self.batches else [0.1] * len(texts)
+
+
+def test_zo_configuration_leaves_unflagged_rows_identical(tiny_loaded) -> None:
+    from psa_guard.configs import config_names
+    from psa_guard.zo.config import ZOGenerator
+
+    assert "zo" in config_names()
+    settings = GenerationSettings(max_new_tokens=5)
+    prompts = ["hi", "tell me something about the weather in spring"]
+    base = ChatGenerator(tiny_loaded).generate(prompts, settings)
+    zo = ZOGenerator(tiny_loaded, scorer=QueueScorer([0.1, 0.9], [0.9, 0.9]),
+                     zo_settings=ZOSettings(n_directions=2, max_iters=3))
+    out = zo.generate(prompts, settings)
+    same = ("text", "prompt_tokens", "completion_tokens", "finish_reason")
+    assert [getattr(out[0], k) for k in same] == [getattr(base[0], k) for k in same]
+    assert out[0].extra["zo"] == {"flagged": False, "score": 0.1}
+    info = out[1].extra["zo"]
+    assert info["flagged"] is True and info["neutralised"] is True
+    assert info["iterations"] == 1 and info["scorer_calls"] == 2 + 1  # N perturbed + new reply
