@@ -10,8 +10,16 @@ Training-side data only (docs/method.md section 7), read from the safety-data fo
 * negatives (label 0): benign requests (seeded sample of ``splits/harmless_train.json``), the same
   compliance templates around other benign instructions, *refusals* (refusal templates around
   AdvBench goals, so that a refusal that names a harmful topic reads as safe), ToxiGen neutral,
-  Davidson neither (seeded sample), and the final assistant turn of HH-RLHF harmless-base
-  ``chosen`` dialogues (seeded sample).
+  Davidson neither (seeded sample), the final assistant turn of HH-RLHF harmless-base
+  ``chosen`` dialogues (seeded sample), TruthfulQA questions and best answers (benign questions and
+  answers on touchy topics: misconceptions, health, law, conspiracies; seeded samples), and
+  supporter turns of ESConv's dev dialogues (empathetic support about distress; seeded sample).
+* real model responses, from XSTest's human-labelled completions (training-side per method.md;
+  only the completions are used, never as prompts): full compliance with an *unsafe* (contrast_*)
+  prompt is harmful (1); full refusals of unsafe prompts and full compliance with safe prompts are
+  not (0). Seeded samples; all completions of one XSTest prompt share a key, so a prompt's
+  completions are either all trained on or all held out. Caveat: the XSTest prompt check below is
+  then not fully out of distribution (the head saw responses to those prompts).
 
 Texts that appear in an evaluation set (HarmBench, JailbreakBench harmful and benign,
 StrongREJECT, SimpleSafetyTests, Do-Not-Answer, XSTest prompts, the ``*_test.json`` splits) are
@@ -66,6 +74,9 @@ RI = "harmful_prompts/red_instruct"
 TOXIGEN = "toxicity/toxigen/toxigen_demonstration_statements.jsonl"
 DAVIDSON = "toxicity/davidson_hatesonar/labeled_data.csv"
 HH = "preference/hh_rlhf_harmless_base/test.jsonl.gz"
+TRUTHFULQA = "preference/truthfulqa/TruthfulQA.csv"
+ESCONV = "preference/esconv/devWithStrategy_short.tsv"
+XSTEST_COMPLETIONS = "over_refusal/xstest/human_labeled_completions"
 JUDGED = "judged_completions/refusal_direction_jbb"
 EVAL_SPLITS = (f"{RD}/splits/harmful_test.json", f"{RD}/splits/harmless_test.json")
 L2_GRID = (1e-3, 1e-2, 1e-1, 1.0)
@@ -193,6 +204,45 @@ def build_dataset(folder: Path, seed: int, args: argparse.Namespace) -> Dataset:
                     turns.append(final)
     for text in sample(turns, args.hh, rng):
         ds.add(text, 0, "hh_chosen", "response")
+    # TruthfulQA: benign questions and answers on touchy topics ------------------------------
+    ds.files.add(TRUTHFULQA)
+    with open(data_file(folder, TRUTHFULQA), encoding="utf-8", newline="") as h:
+        truthful = list(csv.DictReader(h))
+    for row in sample(truthful, args.truthfulqa, rng):
+        ds.add(row["Question"], 0, "truthfulqa_question", "request")
+    for row in sample(truthful, args.truthfulqa_answers, rng):
+        ds.add(row["Best Answer"], 0, "truthfulqa_answer", "response", f"tqa:{row['Question']}")
+    # ESConv: supporter turns (empathetic support; seeker turns are not used) -----------------
+    ds.files.add(ESCONV)
+    supporter: set[str] = set()
+    with open(data_file(folder, ESCONV), encoding="utf-8") as h:
+        for line in h:
+            for turn in line.rstrip("\n").split(" EOS "):
+                parts = turn.strip().split(" ", 3)
+                if len(parts) == 4 and parts[1] == "1":
+                    text = re.sub(r"^\[[^\]]*\]\s*", "", parts[3]).strip()
+                    if len(text) >= 40:
+                        supporter.add(text)
+    for text in sample(sorted(supporter), args.esconv, rng):
+        ds.add(text, 0, "esconv_supporter", "response")
+    # XSTest human-labelled completions: real refusals and compliances ----------------------
+    groups: dict[str, list[tuple[str, str]]] = {"comply_unsafe": [], "refuse_unsafe": [],
+                                                "comply_safe": []}
+    for path in sorted((folder / XSTEST_COMPLETIONS).glob("xstest_v2_completions_*.csv")):
+        ds.files.add(str(path.relative_to(folder)))
+        with open(path, encoding="utf-8", newline="") as h:
+            for row in csv.DictReader(h):
+                unsafe = row["type"].startswith("contrast")
+                label = row["final_label"]
+                group = ("comply_unsafe" if unsafe and label == "1_full_compliance" else
+                         "refuse_unsafe" if unsafe and label == "2_full_refusal" else
+                         "comply_safe" if not unsafe and label == "1_full_compliance" else None)
+                if group:
+                    groups[group].append((row["completion"], f"xstest:{row['id']}"))
+    for group, label, n in (("comply_unsafe", 1, None), ("refuse_unsafe", 0, args.xstest_refusals),
+                            ("comply_safe", 0, args.xstest_safe)):
+        for text, key in sample(groups[group], n, rng):
+            ds.add(text, label, f"xstest_{group}", "response", key)
     return ds
 
 
@@ -249,6 +299,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--davidson", type=int, default=500,
                         help="Davidson 'neither' tweets sampled (and half as many hate + offensive)")
     parser.add_argument("--hh", type=int, default=500, help="HH-RLHF chosen final turns sampled")
+    parser.add_argument("--truthfulqa", type=int, default=400, help="TruthfulQA questions sampled")
+    parser.add_argument("--truthfulqa-answers", type=int, default=300,
+                        help="TruthfulQA best answers sampled")
+    parser.add_argument("--esconv", type=int, default=300, help="ESConv supporter turns sampled")
+    parser.add_argument("--xstest-refusals", type=int, default=400,
+                        help="XSTest refusals of unsafe prompts sampled (all compliances are used)")
+    parser.add_argument("--xstest-safe", type=int, default=300,
+                        help="XSTest compliances with safe prompts sampled")
     parser.add_argument("--embedding-cache", default=None,
                         help="folder for cached embeddings (.npy keyed by sha256 of the texts)")
     args = parser.parse_args(argv)
