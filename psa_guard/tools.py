@@ -2,8 +2,9 @@
 
 Tools (OpenAI function format) are described in a system instruction; the model calls one by
 replying with a ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` block, which
-:func:`parse_tool_calls` extracts. When a tool must be called (``tool_choice``), the caller prefills
-the reply with :func:`forced_prefix`, so the model only has to write the arguments.
+:func:`parse_tool_calls` extracts. When a tool must be called (``tool_choice``),
+:func:`fill_arguments` writes the call's JSON structure from the schema and lets the model write
+only the argument values.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,8 @@ __all__ = [
     "TOOL_CALL_CLOSE",
     "ParsedToolCalls",
     "tools_instruction",
-    "forced_prefix",
+    "call_head",
+    "fill_arguments",
     "parse_tool_calls",
     "render_tool_call",
 ]
@@ -58,21 +60,51 @@ def tools_instruction(tools: Sequence[Mapping[str, Any]], required: str | None =
     return "\n".join(lines)
 
 
-def forced_prefix(tool: Mapping[str, Any]) -> str:
-    """The start of a reply that calls ``tool``; the model continues with the argument values.
+def call_head(tool: Mapping[str, Any]) -> str:
+    """The start of a reply that calls ``tool``, up to the opening brace of its arguments."""
+    return f'{TOOL_CALL_OPEN}{{"name": {json.dumps(_function(tool)["name"])}, "arguments": {{'
 
-    The prefix opens the JSON call and, when the tool has required parameters, names the first
-    one, so even a small model only has to write values; a tool without parameters is complete.
+
+#: Stop sequences that end one argument value, by JSON type.
+_VALUE_STOPS: dict[str, tuple[str, ...]] = {
+    "string": ('"', "\n"),
+    "integer": (",", "}", "\n"),
+    "number": (",", "}", "\n"),
+    "boolean": (",", "}", "\n"),
+}
+
+
+def fill_arguments(
+    tool: Mapping[str, Any], complete: Callable[[str, tuple[str, ...]], str]
+) -> str:
+    """Write a call to ``tool`` whose structure is fixed and whose values the model writes.
+
+    The JSON keys, quotes and separators come from the schema; for each required parameter the
+    model continues the text so far until the value's end (``complete(prefix, stops)`` returns the
+    continuation, cut before the first stop). Strings are escaped, so the call always parses; a
+    parameter of another type (array, object) is left to the model to finish in one go.
+
+    Args:
+        tool: the tool in OpenAI format.
+        complete: continues a reply prefix until one of ``stops``.
+
+    Returns:
+        The whole ``<tool_call>...</tool_call>`` text.
     """
-    fn = _function(tool)
-    head = f'{TOOL_CALL_OPEN}{{"name": {json.dumps(fn["name"])}, "arguments": {{'
-    parameters = fn.get("parameters", {})
-    required = parameters.get("required", [])
-    if not required:
-        return head + "}}" + TOOL_CALL_CLOSE
-    first = required[0]
-    opener = '"' if parameters.get("properties", {}).get(first, {}).get("type") == "string" else ""
-    return head + f"{json.dumps(first)}: {opener}"
+    parameters = _function(tool).get("parameters", {})
+    properties = parameters.get("properties", {})
+    text = call_head(tool)
+    for index, key in enumerate(parameters.get("required", [])):
+        text += (", " if index else "") + f"{json.dumps(key)}: "
+        kind = properties.get(key, {}).get("type")
+        if kind == "string":
+            value = complete(text + '"', _VALUE_STOPS["string"])
+            text += json.dumps(value.strip())
+        elif kind in _VALUE_STOPS:
+            text += complete(text, _VALUE_STOPS[kind]).strip() or "null"
+        else:  # arrays, objects, unions: the model writes the rest of the call
+            return text + complete(text, (TOOL_CALL_CLOSE, "\n")) + TOOL_CALL_CLOSE
+    return text + "}}" + TOOL_CALL_CLOSE
 
 
 def render_tool_call(name: str, args: Mapping[str, Any]) -> str:

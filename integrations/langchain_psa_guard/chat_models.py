@@ -12,10 +12,12 @@ building many instances (as LangChain's standard tests do) costs nothing.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -46,13 +48,7 @@ from psa_guard.generation import ChatGenerator, Completion, GenerationSettings
 from psa_guard.guard import GuardedReply, PolicyGuard
 from psa_guard.loading import load_model
 from psa_guard.policy import Policy
-from psa_guard.tools import (
-    TOOL_CALL_CLOSE,
-    forced_prefix,
-    parse_tool_calls,
-    render_tool_call,
-    tools_instruction,
-)
+from psa_guard.tools import fill_arguments, parse_tool_calls, render_tool_call, tools_instruction
 from psa_guard.zo import make_repairer
 
 __all__ = ["ChatPSAGuard"]
@@ -62,6 +58,7 @@ logger = logging.getLogger(__name__)
 _SETTING_KEYS = {"temperature", "max_tokens", "top_p", "seed", "stop"}
 _ROUTING_KEYS = {"context", "locale"}
 _TOOL_KEYS = {"tools", "tool_choice"}
+_CALL_BLOCKS = {"tool_use", "tool_call", "function_call"}
 _ROLE_OF = {"human": "user", "ai": "assistant", "system": "system"}
 _generators: dict[tuple[str, str, int], ChatGenerator] = {}
 _generators_lock = threading.Lock()
@@ -80,6 +77,8 @@ def _text_of(message: BaseMessage, index: int) -> str:
             parts.append(block)
         elif isinstance(block, dict) and block.get("type") == "text":
             parts.append(str(block.get("text", "")))
+        elif isinstance(block, dict) and block.get("type") in _CALL_BLOCKS:
+            continue  # a tool call, rendered from message.tool_calls instead
         else:
             kind = block.get("type") if isinstance(block, dict) else type(block).__name__
             raise InvalidMessagesError(
@@ -134,6 +133,29 @@ def _forced_tool(tools: list[dict[str, Any]], tool_choice: Any) -> dict[str, Any
             f"{', '.join(t['function']['name'] for t in tools)}"
         )
     return None
+
+
+def _fill_call(
+    generator: ChatGenerator,
+    messages: list[dict[str, str]],
+    settings: GenerationSettings,
+    tool: dict[str, Any],
+) -> Completion:
+    """A forced tool call: the schema gives the JSON, the model writes each value."""
+    start = time.perf_counter()
+    pieces: list[Completion] = []
+
+    def complete(prefix: str, stops: tuple[str, ...]) -> str:
+        step = dataclasses.replace(settings, stop=(*settings.stop, *stops))
+        pieces.append(generator.submit([*messages, {"role": "assistant", "content": prefix}],
+                                       step))
+        return pieces[-1].text
+
+    text = fill_arguments(tool, complete)
+    return Completion(
+        text, pieces[0].prompt_tokens if pieces else 0,
+        sum(p.completion_tokens for p in pieces), "stop", time.perf_counter() - start,
+    )
 
 
 class ChatPSAGuard(BaseChatModel):
@@ -275,24 +297,17 @@ class ChatPSAGuard(BaseChatModel):
         settings: GenerationSettings = call["settings"]
         dicts = to_chat_dicts(messages)
         tools = call["tools"] if call["tool_choice"] != "none" else []
-        prefix = ""
+        forced = None
         if tools:
             forced = _forced_tool(tools, call["tool_choice"])
             required = "any" if call["tool_choice"] in ("any", "required", True) else (
                 forced["function"]["name"] if forced else None)
             dicts.insert(0, {"role": "system", "content": tools_instruction(tools, required)})
-            if forced:
-                prefix = forced_prefix(forced)
-                settings = GenerationSettings(
-                    max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
-                    top_p=settings.top_p, seed=settings.seed,
-                    stop=(*settings.stop, TOOL_CALL_CLOSE, "\n"),
-                )
 
         def generate(prepared: list[dict[str, str]]) -> Completion:
-            if prefix:
-                prepared = [*prepared, {"role": "assistant", "content": prefix}]
-            return generator.submit(prepared, settings)
+            if forced is None:
+                return generator.submit(prepared, settings)
+            return _fill_call(generator, prepared, settings, forced)
 
         guard = self._policy_guard()
         guarded: GuardedReply | None = None
@@ -303,9 +318,6 @@ class ChatPSAGuard(BaseChatModel):
             repair = make_repairer(generator, settings, guard.get_scorer(), self.zo_settings)
             guarded = guard.run(dicts, call["context"], generate, call["locale"], repair)
             completion, text = guarded.completion, guarded.text
-        delivered = completion is not None and text == completion.text  # not replaced by policy
-        if prefix and delivered:
-            text = prefix + text + TOOL_CALL_CLOSE
         return self._message(generator, completion, text, guarded, tools, call["context"])
 
     def _message(

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from psa_guard.tools import forced_prefix, parse_tool_calls, render_tool_call, tools_instruction
+from psa_guard.tools import fill_arguments, parse_tool_calls, render_tool_call, tools_instruction
 
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "Weather for a city.",
@@ -51,12 +51,37 @@ def test_parse_tool_calls(reply: str, valid: list, error: str | None) -> None:
     assert "<tool_call>" not in parsed.content
 
 
-def test_forced_prefix_completes_to_a_valid_call() -> None:
-    assert parse_tool_calls(forced_prefix(WEATHER) + 'Rome"}}', TOOLS).calls[0]["args"] == {
-        "city": "Rome"}
-    assert parse_tool_calls(forced_prefix(MULTIPLY) + '2, "b": 5}}', TOOLS).calls[0]["args"] == {
+def _scripted(values: list[str]):
+    prompts: list[tuple[str, tuple[str, ...]]] = []
+
+    def complete(prefix: str, stops: tuple[str, ...]) -> str:
+        prompts.append((prefix, stops))
+        return values[len(prompts) - 1]
+
+    return complete, prompts
+
+
+def test_fill_arguments_builds_valid_calls_from_values() -> None:
+    complete, prompts = _scripted(['Rome "quoted"'])
+    call = parse_tool_calls(fill_arguments(WEATHER, complete), TOOLS).calls[0]
+    assert call["args"] == {"city": 'Rome "quoted"'}  # escaped, so it still parses
+    assert prompts[0][0].endswith('"arguments": {"city": "') and '"' in prompts[0][1]
+    complete, prompts = _scripted([" 2", "5 "])
+    assert parse_tool_calls(fill_arguments(MULTIPLY, complete), TOOLS).calls[0]["args"] == {
         "a": 2, "b": 5}
-    assert parse_tool_calls(forced_prefix(NOW), TOOLS).calls[0]["name"] == "now"
+    assert prompts[1][0].endswith('"a": 2, "b": ')
+
+
+def test_fill_arguments_without_parameters_needs_no_generation() -> None:
+    complete, prompts = _scripted([])
+    assert parse_tool_calls(fill_arguments(NOW, complete), TOOLS).calls[0]["name"] == "now"
+    assert prompts == []
+
+
+def test_fill_arguments_reports_a_bad_number_as_invalid() -> None:
+    complete, _ = _scripted(["three", "4"])
+    parsed = parse_tool_calls(fill_arguments(MULTIPLY, complete), TOOLS)
+    assert not parsed.calls and parsed.invalid
 
 
 def test_render_round_trips() -> None:
