@@ -48,6 +48,7 @@ from tenacity import (
     retry_if_exception_type,
     wait_exponential_jitter,
 )
+from typing_extensions import Self
 
 from psa_guard.errors import ConfigurationError, ModerationUnavailableError
 from psa_guard.moderation.base import check_texts
@@ -126,7 +127,7 @@ def harm_score(result: Any) -> float:
             finite numbers.
     """
     if not isinstance(result, dict):
-        raise ValueError("a result is not a JSON object")
+        raise ValueError("a result is not a JSON object")  # noqa: TRY004  # one error type for every malformed reply
     scores = result.get("category_scores")
     if not isinstance(scores, dict) or not scores:
         raise ValueError("a result has no category_scores object")
@@ -149,7 +150,7 @@ def parse_moderation_response(body: bytes, expected: int) -> list[float]:
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValueError(f"response is not JSON ({exc})") from exc
     if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
-        raise ValueError("response has no 'results' list")
+        raise ValueError("response has no 'results' list")  # noqa: TRY004  # as above
     results = payload["results"]
     if len(results) != expected:
         raise ValueError(f"response has {len(results)} results for {expected} inputs")
@@ -242,7 +243,7 @@ class HTTPModerationScorer:
                 self._client.close()
                 self._client = None
 
-    def __enter__(self) -> HTTPModerationScorer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from typing_extensions import Self
+
 from psa_guard.errors import ConfigurationError, ModerationUnavailableError
 from psa_guard.moderation.base import ModerationScorer
 
@@ -127,7 +129,7 @@ class ModerationServer:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def start(self) -> ModerationServer:
+    def start(self) -> Self:
         """Bind and serve in a background thread; returns self."""
         if self._httpd is not None:
             return self
@@ -152,7 +154,7 @@ class ModerationServer:
         if thread is not None:
             thread.join(timeout=5)
 
-    def __enter__(self) -> ModerationServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
