@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 
 from langchain_core.tools import tool
-
 from langchain_psa_guard import ChatPSAGuard
 
 

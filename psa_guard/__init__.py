@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from psa_guard.configs import GuardConfig, build_generator, config_names, get_config, register_config
+from psa_guard.configs import (
+    GuardConfig,
+    build_generator,
+    config_names,
+    get_config,
+    register_config,
+)
 from psa_guard.embedded import DEFAULT_MODEL_NAME, ensure_default_model
 from psa_guard.errors import (
     ChecksumError,

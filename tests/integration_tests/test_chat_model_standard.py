@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from langchain_psa_guard import ChatPSAGuard
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 
-from langchain_psa_guard import ChatPSAGuard
 from psa_guard.embedded import default_gguf_path
 
 pytestmark = pytest.mark.real_model

@@ -11,6 +11,7 @@ from psa_guard.policy import Policy
 
 from ..doubles import POLICY, ScriptedScorer
 
+
 def _guard() -> tuple[PolicyGuard, ScriptedScorer]:
     scorer = ScriptedScorer()
     return PolicyGuard(Policy.from_string(POLICY), scorer), scorer

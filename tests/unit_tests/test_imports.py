@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import langchain_psa_guard
+
 import psa_guard
 
 
