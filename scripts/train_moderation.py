@@ -438,15 +438,20 @@ def main(argv: list[str] | None = None) -> int:
 
     # throughput of the scorer as shipped (embedding + head), on held-out texts ------------------
     scorer = LocalModerationScorer(embedder, head)
-    probe = [e.text for e, t in zip(kept, test) if t][:512]
-    scorer.score(probe[:16])
-    clock = time.perf_counter()
-    scorer.score(probe)
-    elapsed = time.perf_counter() - clock
     throughput: dict[str, object] = {
-        "texts": len(probe), "seconds": round(elapsed, 2),
-        "texts_per_second": round(len(probe) / elapsed, 1), "threads": args.threads,
-        "note": "CPU, shared machine; batch of held-out texts, batch_size 64"}
+        "threads": args.threads, "batch_size": scorer.batch_size,
+        "note": "CPU, shared 2-core machine; one score() call per probe (held-out texts)"}
+    for probe_name, wanted in (("all_kinds", None), ("requests", "request"),
+                               ("responses", "response")):
+        probe = [e.text for e, t in zip(kept, test) if t and wanted in (None, e.kind)][:512]
+        scorer.score(probe[:16])
+        clock = time.perf_counter()
+        scorer.score(probe)
+        elapsed = time.perf_counter() - clock
+        throughput[probe_name] = {
+            "texts": len(probe), "seconds": round(elapsed, 2),
+            "texts_per_second": round(len(probe) / elapsed, 1),
+            "mean_characters": round(sum(map(len, probe)) / len(probe), 1)}
 
     counts_kept: dict[str, dict[str, int]] = {}
     for e, t in zip(kept, test):

@@ -120,7 +120,7 @@ def test_invalid_settings_are_rejected(kwargs: dict[str, object]) -> None:
 
 @pytest.mark.parametrize("fault", [
     Fault.error(500), Fault.error(503), Fault.malformed(), Fault.drop(), Fault.rate_limit(),
-    Fault.delay(3.0),
+    Fault.delay(10.0),
 ], ids=["500", "503", "malformed", "drop", "429", "timeout"])
 def test_one_fault_then_success(srv: ModerationServer, fault: Fault) -> None:
     srv.inject(fault)
@@ -129,7 +129,7 @@ def test_one_fault_then_success(srv: ModerationServer, fault: Fault) -> None:
     elapsed = time.monotonic() - start
     assert scores == pytest.approx(default_scorer().score(TEXTS), abs=1e-6)
     assert [r["fault"] for r in srv.requests] == [fault.kind, None]
-    assert elapsed < 2.0
+    assert elapsed < 3.0  # generous for a loaded CPU; the delay fault alone would take 10 s
 
 
 def test_retry_after_is_honoured(srv: ModerationServer) -> None:
