@@ -148,8 +148,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         records, args.output, generator, _settings(args), config_name=args.config,
         batch_size=args.batch_size, guard=guard, context=args.context,
     )
-    for error in summary.errors:
-        print(f"psa-guard: not generated: {error}", file=sys.stderr)
+    for failure in summary.errors:
+        print(f"psa-guard: not generated: {failure}", file=sys.stderr)
     print(
         f"generated {summary.generated}, already done {summary.skipped}, "
         f"bad lines {len(errors) + len(summary.errors)} -> {args.output}"

@@ -177,7 +177,7 @@ def parse_tool_calls(text: str, tools: Sequence[Mapping[str, Any]]) -> ParsedToo
         if error is None and not isinstance(args, dict):
             error = "arguments is not an object"
         if error is None:
-            error = _argument_error(schemas[name], args)
+            error = _argument_error(schemas[name], args)  # type: ignore[arg-type]  # a dict here
         if error is None:
             parsed.calls.append({"name": name, "args": args, "id": call_id})
         else:

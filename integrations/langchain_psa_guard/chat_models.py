@@ -256,7 +256,7 @@ class ChatPSAGuard(BaseChatModel):
         return self._guard
 
     def _settings(self, overrides: dict[str, Any]) -> GenerationSettings:
-        values = {
+        values: dict[str, Any] = {
             "temperature": self.temperature, "max_tokens": self.max_tokens, "top_p": self.top_p,
             "seed": self.seed, "stop": self.stop,
         }
@@ -366,7 +366,7 @@ class ChatPSAGuard(BaseChatModel):
         *,
         return_exceptions: bool = False,
         **kwargs: Any,
-    ) -> list[BaseMessage]:
+    ) -> list[AIMessage]:
         """Like ``Runnable.batch``, but every input runs at once so they share batched forwards.
 
         LangChain's default thread pool has ``cores + 4`` workers, which would split a batch of 8
@@ -425,6 +425,7 @@ class ChatPSAGuard(BaseChatModel):
         generator = self._generator(call["model"])
         settings = call["settings"]
         guard = self._policy_guard()
+        pieces: Iterator[tuple[str, Completion | None, GuardedReply | None]]
         if guard is None:
             pieces = ((p.text, p.completion, None) for p in generator.stream(
                 to_chat_dicts(messages), settings))

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from psa_guard.errors import ConfigurationError
-from psa_guard.generation import ChatGenerator, GenerationSettings
+from psa_guard.generation import ChatGenerator, Conversation, GenerationSettings
 from psa_guard.zo.math import normalize_per_token, project_cosine, sample_directions, zo_gradient
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ class EmbeddingOptimizer:
                             time.perf_counter() - start, score < cfg.threshold)
 
     def repair_prompt(
-        self, generator: ChatGenerator, conversation: Sequence[dict[str, str]] | str,
+        self, generator: ChatGenerator, conversation: Conversation,
         initial: tuple[str, float] | None = None,
     ) -> RepairResult:
         """Optimise the embeddings of ``conversation``'s templated prompt on ``generator``."""
