@@ -22,8 +22,9 @@ from psa_guard.home import guard_home
 
 COMMANDS = [
     "psa-guard -v direg data",
-    "psa-guard -v direg train --threads 2 --steps 100 --lr 5e-4",
+    "psa-guard -v direg train --threads 2 --steps 80 --lr 5e-4",
     "python scripts/direg_ship.py",
+    "(all steps: scripts/direg_reproduce.sh)",
 ]
 
 
