@@ -51,6 +51,13 @@ class DataRequest:
     max_prompts: int | None = 240
 
 
+def _count(keys: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for key in keys:
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
 def build_harm_data(request: DataRequest, progress: bool = True) -> dict[str, Any]:
     """Run the whole pipeline; returns the summary written to ``OUT/data.json``."""
     from psa_guard.configs import build_generator
@@ -64,7 +71,12 @@ def build_harm_data(request: DataRequest, progress: bool = True) -> dict[str, An
     prompts = training_prompts(folder, advbench_limit=request.advbench_limit,
                                red_instruct_per_source=request.red_instruct_per_source,
                                seed=request.seed)
-    kept, dropped = drop_eval_overlap(prompts, evaluation_texts(folder))
+    eval_texts = evaluation_texts(folder)
+    kept, dropped = drop_eval_overlap(prompts, eval_texts)
+    after_overlap = len(kept)
+    # For the record: the overlap if every prompt of every training source were used.
+    _, dropped_all = drop_eval_overlap(
+        training_prompts(folder, advbench_limit=None, red_instruct_per_source=1_000_000), eval_texts)
     if request.max_prompts is not None and request.max_prompts < len(kept):
         chosen = sorted(random.Random(request.seed).sample(range(len(kept)), request.max_prompts))
         kept = [kept[i] for i in chosen]
@@ -118,8 +130,12 @@ def build_harm_data(request: DataRequest, progress: bool = True) -> dict[str, An
         "request": {k: (str(v) if isinstance(v, Path) else v)
                     for k, v in request.__dict__.items()},
         "data_folder": str(folder),
-        "prompts": {"kept": len(kept), "by_source": prompt_sources,
-                    "dropped_eval_overlap": len(dropped), "dropped_by_suite": dropped_by_suite},
+        "prompts": {"read_after_dedup": len(prompts), "after_overlap_removal": after_overlap,
+                    "kept": len(kept), "by_source": prompt_sources,
+                    "dropped_eval_overlap": len(dropped), "dropped_by_suite": dropped_by_suite,
+                    "dropped_eval_overlap_if_all_sources_used": len(dropped_all),
+                    "dropped_by_source_if_all_sources_used": _count(
+                        d["id"].split(":")[0] for d in dropped_all)},
         "completions": {"generated": len(rows),
                         "refused_by_judge": sum(judge_refused),
                         "refused_by_prefix": sum(prefix_refused),
