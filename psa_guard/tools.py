@@ -9,6 +9,7 @@ only the argument values.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import uuid
@@ -22,6 +23,7 @@ __all__ = [
     "ParsedToolCalls",
     "tools_instruction",
     "call_head",
+    "choose_tool",
     "fill_arguments",
     "parse_tool_calls",
     "render_tool_call",
@@ -58,6 +60,23 @@ def tools_instruction(tools: Sequence[Mapping[str, Any]], required: str | None =
     elif required:
         lines.append(f"You must call the tool {required} now.")
     return "\n".join(lines)
+
+
+def choose_tool(
+    tools: Sequence[Mapping[str, Any]], complete: Callable[[str, tuple[str, ...]], str]
+) -> Mapping[str, Any]:
+    """Let the model pick which tool to call when one must be called but none is named.
+
+    The model continues ``<tool_call>{"name": "`` up to the closing quote; the name it writes is
+    matched exactly, else to the closest tool name, else the first tool is taken.
+    """
+    names = [_function(t)["name"] for t in tools]
+    if len(tools) == 1:
+        return tools[0]
+    written = complete(f'{TOOL_CALL_OPEN}{{"name": "', ('"', "\n")).strip()
+    match = written if written in names else next(
+        iter(difflib.get_close_matches(written, names, n=1, cutoff=0.0)), names[0])
+    return tools[names.index(match)]
 
 
 def call_head(tool: Mapping[str, Any]) -> str:

@@ -48,7 +48,13 @@ from psa_guard.generation import ChatGenerator, Completion, GenerationSettings
 from psa_guard.guard import GuardedReply, PolicyGuard
 from psa_guard.loading import load_model
 from psa_guard.policy import Policy
-from psa_guard.tools import fill_arguments, parse_tool_calls, render_tool_call, tools_instruction
+from psa_guard.tools import (
+    choose_tool,
+    fill_arguments,
+    parse_tool_calls,
+    render_tool_call,
+    tools_instruction,
+)
 from psa_guard.zo import make_repairer
 
 __all__ = ["ChatPSAGuard"]
@@ -118,12 +124,16 @@ def to_chat_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
     return converted
 
 
-def _forced_tool(tools: list[dict[str, Any]], tool_choice: Any) -> dict[str, Any] | None:
-    """The tool a ``tool_choice`` forces (prefilled), or None."""
+def _forced_tool(tools: list[dict[str, Any]], tool_choice: Any) -> dict[str, Any] | str | None:
+    """The tool a ``tool_choice`` forces, ``"any"`` when the model must pick one, or None.
+
+    Raises:
+        ConfigurationError: ``tool_choice`` names a tool that is not bound.
+    """
     if isinstance(tool_choice, dict):
         tool_choice = tool_choice.get("function", tool_choice).get("name")
     if tool_choice in ("any", "required", True):
-        return tools[0] if len(tools) == 1 else None
+        return tools[0] if len(tools) == 1 else "any"
     if isinstance(tool_choice, str) and tool_choice not in ("auto", "none"):
         for tool in tools:
             if tool["function"]["name"] == tool_choice:
@@ -139,9 +149,11 @@ def _fill_call(
     generator: ChatGenerator,
     messages: list[dict[str, str]],
     settings: GenerationSettings,
-    tool: dict[str, Any],
+    tools: list[dict[str, Any]],
+    forced: dict[str, Any] | str,
 ) -> Completion:
-    """A forced tool call: the schema gives the JSON, the model writes each value."""
+    """A forced tool call: the model picks the tool if needed, the schema gives the JSON, and
+    the model writes each argument value."""
     start = time.perf_counter()
     pieces: list[Completion] = []
 
@@ -151,6 +163,7 @@ def _fill_call(
                                        step))
         return pieces[-1].text
 
+    tool = choose_tool(tools, complete) if forced == "any" else forced
     text = fill_arguments(tool, complete)
     return Completion(
         text, pieces[0].prompt_tokens if pieces else 0,
@@ -300,14 +313,14 @@ class ChatPSAGuard(BaseChatModel):
         forced = None
         if tools:
             forced = _forced_tool(tools, call["tool_choice"])
-            required = "any" if call["tool_choice"] in ("any", "required", True) else (
-                forced["function"]["name"] if forced else None)
+            required = forced if forced is None or isinstance(forced, str) else (
+                forced["function"]["name"])
             dicts.insert(0, {"role": "system", "content": tools_instruction(tools, required)})
 
         def generate(prepared: list[dict[str, str]]) -> Completion:
             if forced is None:
                 return generator.submit(prepared, settings)
-            return _fill_call(generator, prepared, settings, forced)
+            return _fill_call(generator, prepared, settings, tools, forced)
 
         guard = self._policy_guard()
         guarded: GuardedReply | None = None

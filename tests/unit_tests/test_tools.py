@@ -4,7 +4,13 @@ import json
 
 import pytest
 
-from psa_guard.tools import fill_arguments, parse_tool_calls, render_tool_call, tools_instruction
+from psa_guard.tools import (
+    choose_tool,
+    fill_arguments,
+    parse_tool_calls,
+    render_tool_call,
+    tools_instruction,
+)
 
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "Weather for a city.",
@@ -88,3 +94,17 @@ def test_render_round_trips() -> None:
     text = render_tool_call("multiply", {"a": 1, "b": 2})
     assert json.loads(text[len("<tool_call>"):-len("</tool_call>")])["arguments"] == {"a": 1, "b": 2}
     assert parse_tool_calls(text, TOOLS).calls[0]["args"] == {"a": 1, "b": 2}
+
+
+@pytest.mark.parametrize(("written", "expected"), [("multiply", "multiply"),
+                                                    ("multiplication", "multiply"),
+                                                    ("get_wether", "get_weather")])
+def test_choose_tool_matches_the_written_name(written: str, expected: str) -> None:
+    complete, prompts = _scripted([written])
+    assert choose_tool(TOOLS, complete)["function"]["name"] == expected
+    assert prompts[0][0].endswith('{"name": "')
+
+
+def test_choose_tool_with_one_tool_asks_nothing() -> None:
+    complete, prompts = _scripted([])
+    assert choose_tool([NOW], complete) is NOW and prompts == []
