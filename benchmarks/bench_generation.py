@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable
 
 import torch
-from langchain_psa_guard import ChatPSAGuard
 
+from langchain_psa_guard import ChatPSAGuard
 from psa_guard.loading import load_model
 
 PROMPTS = [

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 
 from langchain_core.tools import tool
+
 from langchain_psa_guard import ChatPSAGuard
 
 

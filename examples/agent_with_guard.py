@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from langchain.agents import create_agent
 from langchain_core.tools import tool
-from langchain_psa_guard import ChatPSAGuard, PSAGuardMiddleware
 
+from langchain_psa_guard import ChatPSAGuard, PSAGuardMiddleware
 from psa_guard.commands import shipped_policy
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
-from langchain_psa_guard import ChatPSAGuard
 
+from langchain_psa_guard import ChatPSAGuard
 from psa_guard.commands import shipped_policy
 
 

@@ -6,7 +6,6 @@ Run: ``python examples/two_apps.py``
 from __future__ import annotations
 
 from langchain_psa_guard import ChatPSAGuard
-
 from psa_guard.commands import shipped_policy
 
 MESSAGES = [

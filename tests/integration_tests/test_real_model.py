@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from langchain_psa_guard import ChatPSAGuard
 
+from langchain_psa_guard import ChatPSAGuard
 from psa_guard.cli import main
 from psa_guard.embedded import default_gguf_path, ensure_default_model
 from psa_guard.errors import PromptTooLongError

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 from langchain_core.messages import AIMessage, FunctionMessage, HumanMessage, SystemMessage
-from langchain_psa_guard import ChatPSAGuard
-from langchain_psa_guard.chat_models import to_chat_dicts
 from langchain_tests.unit_tests import ChatModelUnitTests
 from pydantic import ValidationError
 
+from langchain_psa_guard import ChatPSAGuard
+from langchain_psa_guard.chat_models import to_chat_dicts
 from psa_guard.errors import ConfigurationError, InvalidMessagesError
 
 

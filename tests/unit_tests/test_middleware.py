@@ -8,8 +8,8 @@ from pathlib import Path
 from langchain.agents import create_agent
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
-from langchain_psa_guard import ChatPSAGuard, PSAGuardMiddleware, guard_chat_model
 
+from langchain_psa_guard import ChatPSAGuard, PSAGuardMiddleware, guard_chat_model
 from psa_guard.policy import Policy
 
 from ..doubles import POLICY, ScriptedScorer
