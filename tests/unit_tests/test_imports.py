@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import langchain_psa_guard
-
 import psa_guard
 
 
