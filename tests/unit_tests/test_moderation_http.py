@@ -65,8 +65,7 @@ def test_scores_match_the_served_local_scorer(srv: ModerationServer) -> None:
         assert isinstance(scorer, ModerationScorer)
         scores = scorer.score(TEXTS)
     expected = default_scorer().score(TEXTS)
-    assert scores == pytest.approx(expected, abs=1e-6)
-    assert scores[1] > scores[0]
+    assert scores == pytest.approx(expected, abs=1e-6)  # scorer quality: test_moderation_local
     assert len(srv.requests) == 1
     assert srv.requests[0]["input"] == TEXTS
     assert srv.requests[0]["authorization"] == "Bearer secret"
