@@ -293,6 +293,8 @@ class HTTPModerationScorer:
             raise _RetryableFailure(f"HTTP {status}")
         if status >= 400:
             raise _FatalFailure(f"HTTP {status} ({_error_message(response)})")
+        if 300 <= status < 400:
+            raise _FatalFailure(f"HTTP {status} (redirects are not followed; use the final URL)")
         if status != 200:
             raise _RetryableFailure(f"unexpected HTTP {status}")
         try:

@@ -105,6 +105,7 @@ class ModerationServer:
         api_key: when set, requests must send ``Authorization: Bearer <api_key>``.
         model: the ``model`` reported in responses.
         threshold: ``flagged`` is ``score >= threshold``.
+        max_records: how many request records :attr:`requests` keeps (the oldest go first).
 
     Attributes:
         requests: one record per request received (``path``, ``authorization``, ``input``,
@@ -113,13 +114,14 @@ class ModerationServer:
 
     def __init__(self, scorer: ModerationScorer, host: str = "127.0.0.1", port: int = 0,
                  api_key: str | None = None, model: str = "psa-guard-local",
-                 threshold: float = 0.5) -> None:
+                 threshold: float = 0.5, max_records: int = 1000) -> None:
         self.scorer = scorer
         self.host = host
         self._requested_port = port
         self.api_key = api_key
         self.model = model
         self.threshold = threshold
+        self.max_records = max_records
         self.requests: list[dict[str, Any]] = []
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
@@ -201,6 +203,8 @@ class ModerationServer:
     def _record(self, record: dict[str, Any]) -> None:
         with self._lock:
             self.requests.append(record)
+            if len(self.requests) > self.max_records:
+                del self.requests[: len(self.requests) - self.max_records]
 
     # -- the response body -----------------------------------------------------------------------
 

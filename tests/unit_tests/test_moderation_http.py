@@ -163,6 +163,14 @@ def test_backoff_grows_exponentially_with_bounded_jitter(srv: ModerationServer) 
 # -- faults that persist: gives up within budget, fails closed ------------------------------------
 
 
+def test_redirects_are_not_followed_or_retried(srv: ModerationServer) -> None:
+    srv.inject(Fault.error(301))
+    with pytest.raises(ModerationUnavailableError) as info:
+        client(srv.url).score(TEXTS)
+    assert info.value.reason.startswith("HTTP 301")
+    assert len(srv.requests) == 1
+
+
 @pytest.mark.parametrize(("fault", "reason"), [
     (Fault.error(500), "HTTP 500 after 3 attempts"),
     (Fault.malformed(), "malformed response"),

@@ -96,6 +96,13 @@ def test_dropped_connection(fixed: ModerationServer) -> None:
         post(fixed.url, {"input": ["x"]})
 
 
+def test_request_log_is_bounded() -> None:
+    with ModerationServer(FixedScorer(), max_records=2) as server:
+        for text in ("a", "b", "c"):
+            post(server.url, {"input": [text]})
+        assert [r["input"] for r in server.requests] == [["b"], ["c"]]
+
+
 def test_unknown_fault_kind() -> None:
     with pytest.raises(ConfigurationError, match="unknown fault kind"):
         Fault("explode")
