@@ -28,6 +28,13 @@ COMMANDS = [
 ]
 
 
+def _judge_sha() -> str:
+    """The refusal head used by the data filter (data.json of older runs did not record it)."""
+    from psa_guard.evaluation.artifacts import ARTIFACTS_DIR, file_sha256
+
+    return file_sha256(ARTIFACTS_DIR / "refusal.safetensors")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=guard_home() / "direg")
@@ -52,6 +59,7 @@ def main() -> None:
         "scale": vector.scale,
         "data": {k: data[k] for k in ("prompts", "completions", "pairs", "jbb_judged_included",
                                       "harm_pairs_sha256", "selection", "request")},
+        "refusal_judge_sha256": data.get("refusal_judge_sha256") or _judge_sha(),
         "training": train,
         "reproduce": COMMANDS,
         "licences": "training prompts: harmful_train.json (refusal_direction, Apache-2.0, mix of "

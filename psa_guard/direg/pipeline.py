@@ -51,6 +51,12 @@ class DataRequest:
     max_prompts: int | None = 240
 
 
+def _refusal_judge_sha256() -> str:
+    from psa_guard.evaluation.artifacts import ARTIFACTS_DIR, file_sha256
+
+    return file_sha256(ARTIFACTS_DIR / "refusal.safetensors")
+
+
 def _count(keys: Any) -> dict[str, int]:
     out: dict[str, int] = {}
     for key in keys:
@@ -146,6 +152,7 @@ def build_harm_data(request: DataRequest, progress: bool = True) -> dict[str, An
         "pairs": {"total": len(final), "by_source": by_source,
                   "duplicates_removed": len(pairs) + len(jbb) - len(final)},
         "harm_pairs_sha256": sha256_of(pairs_path),
+        "refusal_judge_sha256": _refusal_judge_sha256(),
         "selection": "kept only completions that the refusal judge (MiniLM head) and the XSTest "
                      "refusal-prefix matcher both call complied; the harm judge is not used",
     }

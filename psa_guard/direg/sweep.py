@@ -164,9 +164,11 @@ def _plot(points: Sequence[dict[str, Any]], path: Path, subtitle: str) -> None:
 
     base = next(p for p in points if p["lambda"] is None)
     ks = sorted({p["k_percent"] for p in points if p["k_percent"] is not None})
-    panels = [("unsafe compliance, HarmBench+JBB (%)", lambda p: 100 * p["summary"]["unsafe_compliance"]),
-              ("over-refusal, XSTest safe+JBB benign (%)", lambda p: 100 * p["summary"]["over_refusal"]),
-              ("benign perplexity (TruthfulQA answers)", lambda p: p["perplexity"])]
+    panels = [
+        ("unsafe compliance, HarmBench+JBB (%)", lambda p: 100 * p["summary"]["unsafe_compliance"]),
+        ("over-refusal, XSTest safe+JBB benign (%)", lambda p: 100 * p["summary"]["over_refusal"]),
+        ("benign perplexity (TruthfulQA answers)", lambda p: p["perplexity"]),
+    ]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for ax, (title, get) in zip(axes, panels):
         ax.axhline(get(base), color="grey", linestyle="--", label="base")
