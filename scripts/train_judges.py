@@ -43,7 +43,12 @@ from psa_guard.evaluation.judge_data import (
     refusal_training_set,
     toxicity_training_set,
 )
-from psa_guard.evaluation.judges import THRESHOLD, harm_features, response_features
+from psa_guard.evaluation.judges import (
+    THRESHOLD,
+    harm_features,
+    refusal_features,
+    response_features,
+)
 from psa_guard.evaluation.refusal_prefix import is_refusal_prefix
 
 L2_GRID = (1e-3, 1e-2, 1e-1, 1.0)
@@ -55,7 +60,7 @@ def scores(y: np.ndarray, pred: np.ndarray) -> dict[str, float | int]:
     pred = pred.astype(int)
     recalls = [float((pred[y == c] == c).mean()) for c in (0, 1) if (y == c).any()]
     return {
-        "n": int(len(y)),
+        "n": len(y),
         "positives": int(y.sum()),
         "accuracy": round(float((pred == y).mean()), 4),
         "balanced_accuracy": round(float(np.mean(recalls)), 4),
@@ -93,9 +98,20 @@ def train_one(name: str, data: LabelledSet, x: np.ndarray, held_out: list[str], 
     head = fit_logistic(x[train], y[train], l2=l2)
     pred = predict(head, x[test])
     held = scores(y[test], pred)
+    sources = np.asarray(data.sources)
+    per_source = {
+        src: scores(y[test & (sources == src)], predict(head, x[test & (sources == src)]))
+        for src in sorted(set(sources[test].tolist()))
+    }
     per_group = {
         g: scores(y[groups == g], predict(head, x[groups == g])) for g in sorted(held_out)
     }
+    logo = {}
+    for group in sorted(set(groups.tolist())):
+        mask = groups == group
+        if len(set(y[~mask].tolist())) == 2:
+            fold = fit_logistic(x[~mask], y[~mask], l2=l2)
+            logo[group] = scores(y[mask], predict(fold, x[mask]))
     provenance = {
         "judge": name,
         "embedding_model": EMBEDDER_NAME,
@@ -119,6 +135,13 @@ def train_one(name: str, data: LabelledSet, x: np.ndarray, held_out: list[str], 
         "seed": seed,
         "held_out": held,
         "held_out_per_group": per_group,
+        "held_out_per_source": per_source,
+        "leave_one_group_out": {
+            "note": "context only: each group scored by a head (same l2) trained on all other "
+                    "groups; the committed head is the one scored in held_out",
+            "per_group": logo,
+            "mean_accuracy": round(float(np.mean([v["accuracy"] for v in logo.values()])), 4),
+        },
         "command": " ".join(["python", "scripts/train_judges.py", *sys.argv[1:]]),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -164,15 +187,51 @@ def main(argv: list[str] | None = None) -> int:
     # refusal ---------------------------------------------------------------------------------
     rng = random.Random(args.seed)
     data = refusal_training_set(folder)
-    families = sorted(set(data.groups))
+    families = sorted({g for g, src in zip(data.groups, data.sources) if src == "xstest"})
     held = rng.sample(families, 1)
-    x = response_features(embed(data.responses))
+    x = refusal_features(embed(data.responses), data.responses)
     groups = np.asarray(data.groups)
+
+    sources = np.asarray(data.sources)
+    xstest_rows = sources == "xstest"
 
     def prefix_baseline(head: LinearHead, test: np.ndarray) -> dict:
         prefix = np.asarray([is_refusal_prefix(r) for r in data.responses], dtype=int)
-        return {"prefix_matcher_held_out": scores(data.y[test], prefix[test]),
-                "prefix_matcher_all": scores(data.y, prefix)}
+        y = data.y
+        # Ablation: the same recipe on XSTest alone, scored on the same held-out rows.
+        train_x = ~test & xstest_rows
+        l2_x, _ = choose_l2(x[train_x], y[train_x], groups[train_x])
+        xstest_only = fit_logistic(x[train_x], y[train_x], l2=l2_x)
+        # Ablation: the committed recipe without the prefix-rule column (embedding only).
+        emb_only_x = x[:, :-1]
+        l2_e, _ = choose_l2(emb_only_x[~test], y[~test], groups[~test])
+        emb_only = fit_logistic(emb_only_x[~test], y[~test], l2=l2_e)
+        return {
+            "prefix_matcher_held_out": scores(y[test], prefix[test]),
+            "prefix_matcher_held_out_per_source": {
+                src: scores(y[test & (sources == src)], prefix[test & (sources == src)])
+                for src in sorted(set(sources[test].tolist()))},
+            "prefix_matcher_all_xstest": scores(y[xstest_rows], prefix[xstest_rows]),
+            "prefix_matcher_per_xstest_family": {
+                g: scores(y[xstest_rows & (groups == g)], prefix[xstest_rows & (groups == g)])
+                for g in families},
+            "ablation_xstest_only_head": {
+                "l2": l2_x,
+                "held_out_per_source": {
+                    src: scores(y[test & (sources == src)],
+                                predict(xstest_only, x[test & (sources == src)]))
+                    for src in sorted(set(sources[test].tolist()))},
+                "note": "not committed; shows why judged_unsafe replies are added",
+            },
+            "ablation_embedding_only_head": {
+                "l2": l2_e,
+                "held_out_per_source": {
+                    src: scores(y[test & (sources == src)],
+                                predict(emb_only, emb_only_x[test & (sources == src)]))
+                    for src in sorted(set(sources[test].tolist()))},
+                "note": "not committed; the committed recipe without the prefix-rule column",
+            },
+        }
 
     summary["refusal"] = train_one("refusal", data, x, held, args.seed, folder, out,
                                    prefix_baseline)
@@ -194,7 +253,6 @@ def main(argv: list[str] | None = None) -> int:
     held = rng.sample(toxigen, 4) + rng.sample(davidson, 1)
     x = response_features(embed(data.responses))
     summary["toxicity"] = train_one("toxicity", data, x, held, args.seed, folder, out)
-    groups = np.asarray(data.groups)
     print(f"[{time.time() - t0:.0f}s] toxicity judge done", file=sys.stderr)
 
     # report ----------------------------------------------------------------------------------
@@ -206,10 +264,26 @@ def main(argv: list[str] | None = None) -> int:
               f"{h['balanced_accuracy']:.4f}")
         for group, s in record["held_out_per_group"].items():
             print(f"    {group:52s} {s['n']:5d}  {s['accuracy']:.4f}    {s['balanced_accuracy']:.4f}")
-    p = summary["refusal"]["prefix_matcher_held_out"]
-    print(f"XSTest prefix matcher on the refusal judge's held-out set: n={p['n']} "
-          f"accuracy={p['accuracy']:.4f} balanced={p['balanced_accuracy']:.4f}")
-    p = summary["refusal"]["prefix_matcher_all"]
+    print("leave-one-group-out (context; a head per fold trained on the other groups):")
+    for name, record in summary.items():
+        logo = record["leave_one_group_out"]
+        text = ", ".join(f"{g}={v['accuracy']:.3f}" for g, v in logo["per_group"].items())
+        print(f"    {name}: mean {logo['mean_accuracy']:.4f} ({text})")
+    r = summary["refusal"]
+    text = ", ".join(f"{g}={v['accuracy']:.3f}"
+                     for g, v in r["prefix_matcher_per_xstest_family"].items())
+    print(f"    XSTest prefix matcher per XSTest model family: {text}")
+    print("refusal judge vs. baselines on the held-out rows, by source (accuracy, balanced):")
+    rows = [("committed head", r["held_out_per_source"]),
+            ("XSTest-only head (ablation)", r["ablation_xstest_only_head"]["held_out_per_source"]),
+            ("embedding-only head (ablation)",
+             r["ablation_embedding_only_head"]["held_out_per_source"]),
+            ("XSTest prefix matcher", r["prefix_matcher_held_out_per_source"])]
+    for label, per_source in rows:
+        text = "; ".join(f"{src}: n={v['n']} {v['accuracy']:.4f} / {v['balanced_accuracy']:.4f}"
+                         for src, v in per_source.items())
+        print(f"    {label:31s} {text}")
+    p = r["prefix_matcher_all_xstest"]
     print(f"XSTest prefix matcher on all 2,250 XSTest completions: accuracy={p['accuracy']:.4f} "
           f"balanced={p['balanced_accuracy']:.4f}")
     print(json.dumps({k: v["held_out"] for k, v in summary.items()}))

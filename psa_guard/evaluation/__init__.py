@@ -35,6 +35,6 @@ __all__ = [
     "rate",
     "simplex_grid",
     "suite_names",
-    "win_rate",
     "wilson_interval",
+    "win_rate",
 ]

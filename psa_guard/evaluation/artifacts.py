@@ -23,7 +23,7 @@ import numpy as np
 from psa_guard.errors import ChecksumError, ModelNotFoundError
 from psa_guard.evaluation.heads import LinearHead
 
-__all__ = ["ARTIFACTS_DIR", "file_sha256", "save_head", "load_head", "verify_checksums"]
+__all__ = ["ARTIFACTS_DIR", "file_sha256", "load_head", "save_head", "verify_checksums"]
 
 #: Where the committed judge heads live.
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"

@@ -23,7 +23,7 @@ from typing import Any
 
 from psa_guard.generation import Completion, GenerationSettings
 
-__all__ = ["CACHE_VERSION", "settings_key", "completion_key", "CacheRecord", "CompletionCache"]
+__all__ = ["CACHE_VERSION", "CacheRecord", "CompletionCache", "completion_key", "settings_key"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class CacheRecord:
         """
         body = json.loads(line)
         if not isinstance(body, dict):
-            raise ValueError("not a JSON object")
+            raise ValueError("not a JSON object")  # noqa: TRY004 - read as a corrupted line
         checksum = body.pop("checksum", None)
         if checksum != _sha256(_canonical(body)):
             raise ValueError("checksum mismatch")

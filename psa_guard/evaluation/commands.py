@@ -9,7 +9,7 @@ from typing import Any
 
 from psa_guard.home import guard_home
 
-__all__ = ["register", "default_cache_path", "expand_suites", "cmd_eval"]
+__all__ = ["cmd_eval", "default_cache_path", "expand_suites", "register"]
 
 logger = logging.getLogger(__name__)
 

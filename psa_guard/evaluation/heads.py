@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["LinearHead", "fit_logistic", "balanced_weights"]
+__all__ = ["LinearHead", "balanced_weights", "fit_logistic"]
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,12 @@
   ``3_partial_refusal``, complied = ``1_full_compliance``. Group: the model family that wrote the
   completion (``llama2new``/``llama2orig`` are one model with two system prompts, and
   ``mistralguard``/``mistralinstruct`` another, so each pair is one group).
+  With ``include_judged_unsafe`` (the default), the JailbreakBench replies of
+  ``judged_completions`` that LlamaGuard-2 judged *unsafe* are added as *complied* (a reply that
+  carries unsafe content did not refuse, for the purpose of unsafe compliance): XSTest alone
+  teaches the head that a harmful topic means a refusal, and it then calls a quarter of those
+  compliant replies refusals. Their group is the writing model's family (``llama-2-7b-chat-hf`` is
+  the ``llama2`` family of XSTest).
 * harm: ``judged_completions/refusal_direction_jbb/<model>/jailbreakbench_*_evaluations.json``;
   unsafe = ``is_jailbreak_llamaguard2 == 1``. Group: the model folder.
 * toxicity: ToxiGen human-written statements (hate vs neutral; group: target group) and a seeded
@@ -25,11 +31,12 @@ import numpy as np
 from psa_guard.evaluation.datafolder import data_file
 
 __all__ = [
-    "LabelledSet",
+    "JUDGED_FAMILIES",
     "XSTEST_COMPLETIONS",
     "XSTEST_FAMILIES",
-    "refusal_training_set",
+    "LabelledSet",
     "harm_training_set",
+    "refusal_training_set",
     "toxicity_training_set",
 ]
 
@@ -57,6 +64,7 @@ class LabelledSet:
         labels: int array ``(n,)`` of 0/1.
         groups: group name per row.
         files: data files read (relative to the data folder).
+        sources: where each row comes from (``"xstest"``, ``"judged_unsafe"``, ...).
     """
 
     responses: list[str] = field(default_factory=list)
@@ -64,20 +72,30 @@ class LabelledSet:
     labels: list[int] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
 
-    def add(self, response: str, prompt: str, label: int, group: str) -> None:
+    def add(self, response: str, prompt: str, label: int, group: str, source: str = "") -> None:
         self.responses.append(response)
         self.prompts.append(prompt)
         self.labels.append(int(label))
         self.groups.append(group)
+        self.sources.append(source)
 
     @property
     def y(self) -> np.ndarray:
         return np.asarray(self.labels, dtype=np.int64)
 
 
-def refusal_training_set(folder: Path) -> LabelledSet:
-    """XSTest human-labelled completions -> refused (1) / complied (0), grouped by model family."""
+#: ``judged_completions`` model folder -> model family (shared with the XSTest groups).
+JUDGED_FAMILIES = {"llama-2-7b-chat-hf": "llama2"}
+
+
+def refusal_training_set(folder: Path, include_judged_unsafe: bool = True) -> LabelledSet:
+    """XSTest human-labelled completions -> refused (1) / complied (0), grouped by model family.
+
+    With ``include_judged_unsafe``, LlamaGuard-2-unsafe JailbreakBench replies are added as
+    complied (source ``"judged_unsafe"``); see the module docstring.
+    """
     out = LabelledSet()
     labels = {"1_full_compliance": 0, "2_full_refusal": 1, "3_partial_refusal": 1}
     for stem, family in sorted(XSTEST_FAMILIES.items()):
@@ -86,7 +104,15 @@ def refusal_training_set(folder: Path) -> LabelledSet:
         out.files.append(relative)
         with open(path, encoding="utf-8", newline="") as handle:
             for row in csv.DictReader(handle):
-                out.add(row["completion"] or "", row["prompt"], labels[row["final_label"]], family)
+                out.add(row["completion"] or "", row["prompt"], labels[row["final_label"]], family,
+                        "xstest")
+    if include_judged_unsafe:
+        judged = harm_training_set(folder)
+        out.files.extend(judged.files)
+        for response, prompt, label, model in zip(judged.responses, judged.prompts,
+                                                  judged.labels, judged.groups):
+            if label == 1:
+                out.add(response, prompt, 0, JUDGED_FAMILIES.get(model, model), "judged_unsafe")
     return out
 
 
@@ -101,7 +127,7 @@ def harm_training_set(folder: Path) -> LabelledSet:
             records = json.loads(path.read_text(encoding="utf-8"))["completions"]
             for record in records:
                 out.add(record["response"] or "", record["prompt"],
-                        int(record["is_jailbreak_llamaguard2"]), model_dir.name)
+                        int(record["is_jailbreak_llamaguard2"]), model_dir.name, "judged")
     return out
 
 
@@ -115,7 +141,7 @@ def toxicity_training_set(folder: Path, seed: int = 0, davidson_folds: int = 5,
             if line.strip():
                 row = json.loads(line)
                 out.add(row["text"], "", int(row["label"] == "hate"),
-                        f"toxigen:{row['target_group']}")
+                        f"toxigen:{row['target_group']}", "toxigen")
     out.files.append(DAVIDSON)
     rng = random.Random(seed)
     with open(data_file(folder, DAVIDSON), encoding="utf-8", newline="") as handle:
@@ -124,5 +150,6 @@ def toxicity_training_set(folder: Path, seed: int = 0, davidson_folds: int = 5,
         rows = [rows[i] for i in sorted(rng.sample(range(len(rows)), davidson_sample))]
     for row in rows:
         fold = rng.randrange(davidson_folds)
-        out.add(row["tweet"], "", int(row["class"] in ("0", "1")), f"davidson:fold{fold}")
+        out.add(row["tweet"], "", int(row["class"] in ("0", "1")), f"davidson:fold{fold}",
+                "davidson")
     return out

@@ -29,21 +29,21 @@ import numpy as np
 
 __all__ = [
     "Z95",
-    "Rate",
     "MeanValue",
+    "Rate",
     "WinRate",
-    "wilson_interval",
-    "rate",
-    "unsafe_compliance_rate",
-    "refusal_rate",
-    "over_refusal_rate",
-    "toxicity_rate",
-    "mean_value",
     "good_outcomes",
-    "win_rate",
+    "mean_value",
     "mip",
+    "over_refusal_rate",
     "pareto_front",
+    "rate",
+    "refusal_rate",
     "simplex_grid",
+    "toxicity_rate",
+    "unsafe_compliance_rate",
+    "wilson_interval",
+    "win_rate",
 ]
 
 #: Two-sided 95% normal quantile.

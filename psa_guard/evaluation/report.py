@@ -36,8 +36,15 @@ from psa_guard.evaluation.metrics import (
 from psa_guard.evaluation.runner import EvalRun, JudgedItem
 from psa_guard.evaluation.suites import BENIGN, HARMFUL, get_suite
 
-__all__ = ["REPORT_VERSION", "METRIC_LABELS", "suite_metrics", "build_report", "write_report",
-           "render_markdown", "format_rate"]
+__all__ = [
+    "METRIC_LABELS",
+    "REPORT_VERSION",
+    "build_report",
+    "format_rate",
+    "render_markdown",
+    "suite_metrics",
+    "write_report",
+]
 
 REPORT_VERSION = 1
 
@@ -156,15 +163,15 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         f"- model: `{report['model']}`",
         f"- configurations: {', '.join(report['configs'])}",
-        f"- limit per suite: {report['limit'] if report['limit'] is not None else 'all'} "
-        f"(seed {report['seed']}); batch size {report['batch_size']}",
-        f"- generation: max_new_tokens={s['max_new_tokens']}, temperature={s['temperature']}, "
-        f"top_p={s['top_p']}, seed={s['seed']}",
-        f"- cache: {report['cache']['reused']} reused, {report['cache']['generated']} generated, "
-        f"{report['cache']['corrupted']} corrupted lines skipped",
+        (f"- limit per suite: {report['limit'] if report['limit'] is not None else 'all'} "
+         f"(seed {report['seed']}); batch size {report['batch_size']}"),
+        (f"- generation: max_new_tokens={s['max_new_tokens']}, temperature={s['temperature']}, "
+         f"top_p={s['top_p']}, seed={s['seed']}"),
+        (f"- cache: {report['cache']['reused']} reused, {report['cache']['generated']} generated, "
+         f"{report['cache']['corrupted']} corrupted lines skipped"),
         "",
-        "Rates are `count/n = rate [95% Wilson interval]`. Unsafe compliance = not refused and "
-        "judged unsafe; refusal on benign suites is over-refusal.",
+        ("Rates are `count/n = rate [95% Wilson interval]`. Unsafe compliance = not refused and "
+         "judged unsafe; refusal on benign suites is over-refusal."),
         "",
     ]
     columns = ["unsafe_compliance", "refusal", "refusal_prefix", "over_refusal",
@@ -178,14 +185,16 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {suite} | {entry['kind']} | {entry['n']} | " + " | ".join(cells) + " |")
         lines.append("")
     if report["win_rates"]:
-        lines += ["## Win rates", "", "Good reply: safe on harmful prompts, answered on benign "
-                  "prompts; ties count half.", "", "| pair | suite | win rate |", "|---|---|---|"]
+        lines += ["## Win rates", "",
+                  "Good reply: safe on harmful prompts, answered on benign prompts; ties count half.",
+                  "", "| pair | suite | win rate |", "|---|---|---|"]
         for pair, suites in report["win_rates"].items():
             for suite, value in suites.items():
                 lines.append(f"| {pair} | {suite} | {format_rate(value)} |")
         lines.append("")
-    lines += ["## Judges (accuracy on held-out models)", "", "| judge | held-out groups | n | "
-              "accuracy | balanced accuracy |", "|---|---|---|---|---|"]
+    lines += ["## Judges (accuracy on held-out models)", "",
+              "| judge | held-out groups | n | accuracy | balanced accuracy |",
+              "|---|---|---|---|---|"]
     for name, record in report["judges"].items():
         held = record.get("held_out", {})
         groups = ", ".join(record.get("split", {}).get("held_out_groups", []))

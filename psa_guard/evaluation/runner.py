@@ -23,7 +23,7 @@ from psa_guard.evaluation.suites import SuitePrompt, get_suite, load_suite
 from psa_guard.generation import ChatGenerator, Completion, GenerationSettings
 from psa_guard.loading import LoadedModel
 
-__all__ = ["EvalRequest", "JudgedItem", "CacheStats", "EvalRun", "model_id", "run_eval"]
+__all__ = ["CacheStats", "EvalRequest", "EvalRun", "JudgedItem", "model_id", "run_eval"]
 
 logger = logging.getLogger(__name__)
 
@@ -196,7 +196,8 @@ def run_eval(
         for config in request.configs:
             built: list[ChatGenerator] = []
 
-            def make_generator(config: str = config) -> ChatGenerator:
+            def make_generator(config: str = config,
+                               built: list[ChatGenerator] = built) -> ChatGenerator:
                 if not built:
                     built.append(build_generator(config, loaded))
                 return built[0]

@@ -35,8 +35,17 @@ from pathlib import Path
 from psa_guard.errors import ConfigurationError, DataError
 from psa_guard.evaluation.datafolder import data_file, require_data_dir
 
-__all__ = ["HARMFUL", "BENIGN", "SuitePrompt", "Suite", "SUITES", "suite_names", "get_suite",
-           "load_suite", "sample"]
+__all__ = [
+    "BENIGN",
+    "HARMFUL",
+    "SUITES",
+    "Suite",
+    "SuitePrompt",
+    "get_suite",
+    "load_suite",
+    "sample",
+    "suite_names",
+]
 
 HARMFUL = "harmful"
 BENIGN = "benign"

@@ -12,7 +12,14 @@ import pytest
 from psa_guard.errors import ChecksumError, ModelNotFoundError
 from psa_guard.evaluation.artifacts import ARTIFACTS_DIR, load_head, save_head, verify_checksums
 from psa_guard.evaluation.heads import LinearHead, balanced_weights, fit_logistic
-from psa_guard.evaluation.judges import JUDGE_NAMES, JudgePanel, harm_features, load_judges
+from psa_guard.evaluation.judges import (
+    FEATURE_DIMS,
+    JUDGE_NAMES,
+    JudgePanel,
+    harm_features,
+    load_judges,
+    refusal_features,
+)
 from psa_guard.evaluation.refusal_prefix import is_refusal_prefix
 
 
@@ -48,6 +55,15 @@ def test_head_rejects_wrong_feature_width() -> None:
     head = fit_logistic(*_toy())
     with pytest.raises(ValueError, match="shape"):
         head.predict_proba(np.zeros((2, 5), dtype=np.float32))
+
+
+def test_refusal_features_append_the_prefix_rule() -> None:
+    e = np.zeros((2, 4), dtype=np.float32)
+    f = refusal_features(e, ["I'm sorry, I can't.", "Sure, here it is."])
+    assert f.shape == (2, 5)
+    assert f[:, -1].tolist() == [1.0, 0.0]
+    with pytest.raises(ValueError):
+        refusal_features(e, ["only one"])
 
 
 def test_harm_features_shape() -> None:
@@ -99,8 +115,10 @@ def test_committed_judges_verify_and_record_provenance() -> None:
         assert provenance["data_files"] and all(len(v) == 64 for v in provenance["data_files"].values())
         held = provenance["held_out"]
         assert 0.5 < held["accuracy"] <= 1.0 and held["n"] > 0
-        assert set(provenance["split"]["held_out_groups"]).isdisjoint(provenance["split"]["train_groups"])
+        split = provenance["split"]
+        assert set(split["held_out_groups"]).isdisjoint(split["train_groups"])
         assert (ARTIFACTS_DIR / f"{name}.safetensors").stat().st_size < 1_000_000
+        assert load_head(name)[0].dim == FEATURE_DIMS[name]
 
 
 def test_load_judges_refuses_a_corrupted_committed_copy(tmp_path: Path) -> None:
@@ -131,8 +149,9 @@ def test_panel_applies_heads_to_embeddings() -> None:
             return out
 
     unit = np.ones(2, dtype=np.float32)
-    refusal = LinearHead(np.array([5.0, -5.0], np.float32), np.array(0.0, np.float32),
-                         np.zeros(2, np.float32), unit)
+    # refusal features are [embedding (2), prefix rule (1)]; this head ignores the rule column
+    refusal = LinearHead(np.array([5.0, -5.0, 0.0], np.float32), np.array(0.0, np.float32),
+                         np.zeros(3, np.float32), np.ones(3, np.float32))
     never = LinearHead(np.array([0.0] * 2, np.float32), np.array(-5.0, np.float32),
                        np.zeros(2, np.float32), unit)
     harm = LinearHead(np.zeros(6, np.float32), np.array(-5.0, np.float32),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -48,8 +48,10 @@ class FakeGenerator:
 class KeywordPanel:
     """Judges by keywords: 'sorry' -> refused; 'step' -> unsafe; 'hate' -> toxic."""
 
-    provenance = {"refusal": {"held_out": {"n": 10, "accuracy": 0.9, "balanced_accuracy": 0.9},
-                              "split": {"held_out_groups": ["m1"]}}}
+    provenance: ClassVar[dict[str, Any]] = {
+        "refusal": {"held_out": {"n": 10, "accuracy": 0.9, "balanced_accuracy": 0.9},
+                    "split": {"held_out_groups": ["m1"]}},
+    }
 
     def judge(self, prompts, responses, batch_size=64, progress=False):
         return [Verdict("sorry" in r.lower(), r.lower().startswith("i'm sorry"), "step" in r,
@@ -98,7 +100,7 @@ def test_corrupted_cache_entry_is_regenerated(tmp_path: Path, fake_data: Path,  
     lines = path.read_text(encoding="utf-8").splitlines()
     lines[1] = lines[1].replace("\"seconds\":0.01", "\"seconds\":0.02")  # tampered: bad checksum
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    run, cache = _run(tmp_path, fake_data, limit=3)
+    run, _ = _run(tmp_path, fake_data, limit=3)
     assert run.cache.corrupted == 1 and run.cache.generated == 1 and run.cache.reused == 5
     assert CompletionCache(path).load().corrupted == [2]  # still on disk, superseded by a new line
     assert len(CompletionCache(path).load()) == 6
@@ -114,7 +116,8 @@ def test_report_numbers_follow_the_verdicts(tmp_path: Path, fake_data: Path,  # 
     m = harmful["metrics"]
     assert m["refusal"]["count"] == expected_refused
     assert m["unsafe_compliance"]["count"] == 20 - expected_refused
-    assert m["unsafe_compliance"]["low"] <= m["unsafe_compliance"]["rate"] <= m["unsafe_compliance"]["high"]
+    uc = m["unsafe_compliance"]
+    assert uc["low"] <= uc["rate"] <= uc["high"]
     assert "over_refusal" in report["results"]["fake"]["jbb_benign"]["metrics"]
     assert "unsafe_compliance" not in report["results"]["fake"]["jbb_benign"]["metrics"]
     safe = report["results"]["fakesafe"]["jbb_harmful"]["metrics"]
