@@ -43,12 +43,7 @@ from psa_guard.evaluation.judge_data import (
     refusal_training_set,
     toxicity_training_set,
 )
-from psa_guard.evaluation.judges import (
-    THRESHOLD,
-    harm_features,
-    refusal_features,
-    response_features,
-)
+from psa_guard.evaluation.judges import THRESHOLD, harm_features, response_features
 from psa_guard.evaluation.refusal_prefix import is_refusal_prefix
 
 L2_GRID = (1e-3, 1e-2, 1e-1, 1.0)
@@ -189,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     data = refusal_training_set(folder)
     families = sorted({g for g, src in zip(data.groups, data.sources) if src == "xstest"})
     held = rng.sample(families, 1)
-    x = refusal_features(embed(data.responses), data.responses)
+    x = response_features(embed(data.responses))
     groups = np.asarray(data.groups)
 
     sources = np.asarray(data.sources)
@@ -202,10 +197,6 @@ def main(argv: list[str] | None = None) -> int:
         train_x = ~test & xstest_rows
         l2_x, _ = choose_l2(x[train_x], y[train_x], groups[train_x])
         xstest_only = fit_logistic(x[train_x], y[train_x], l2=l2_x)
-        # Ablation: the committed recipe without the prefix-rule column (embedding only).
-        emb_only_x = x[:, :-1]
-        l2_e, _ = choose_l2(emb_only_x[~test], y[~test], groups[~test])
-        emb_only = fit_logistic(emb_only_x[~test], y[~test], l2=l2_e)
         return {
             "prefix_matcher_held_out": scores(y[test], prefix[test]),
             "prefix_matcher_held_out_per_source": {
@@ -222,14 +213,6 @@ def main(argv: list[str] | None = None) -> int:
                                 predict(xstest_only, x[test & (sources == src)]))
                     for src in sorted(set(sources[test].tolist()))},
                 "note": "not committed; shows why judged_unsafe replies are added",
-            },
-            "ablation_embedding_only_head": {
-                "l2": l2_e,
-                "held_out_per_source": {
-                    src: scores(y[test & (sources == src)],
-                                predict(emb_only, emb_only_x[test & (sources == src)]))
-                    for src in sorted(set(sources[test].tolist()))},
-                "note": "not committed; the committed recipe without the prefix-rule column",
             },
         }
 
@@ -276,13 +259,11 @@ def main(argv: list[str] | None = None) -> int:
     print("refusal judge vs. baselines on the held-out rows, by source (accuracy, balanced):")
     rows = [("committed head", r["held_out_per_source"]),
             ("XSTest-only head (ablation)", r["ablation_xstest_only_head"]["held_out_per_source"]),
-            ("embedding-only head (ablation)",
-             r["ablation_embedding_only_head"]["held_out_per_source"]),
             ("XSTest prefix matcher", r["prefix_matcher_held_out_per_source"])]
     for label, per_source in rows:
         text = "; ".join(f"{src}: n={v['n']} {v['accuracy']:.4f} / {v['balanced_accuracy']:.4f}"
                          for src, v in per_source.items())
-        print(f"    {label:31s} {text}")
+        print(f"    {label:28s} {text}")
     p = r["prefix_matcher_all_xstest"]
     print(f"XSTest prefix matcher on all 2,250 XSTest completions: accuracy={p['accuracy']:.4f} "
           f"balanced={p['balanced_accuracy']:.4f}")

@@ -18,7 +18,6 @@ from psa_guard.evaluation.judges import (
     JudgePanel,
     harm_features,
     load_judges,
-    refusal_features,
 )
 from psa_guard.evaluation.refusal_prefix import is_refusal_prefix
 
@@ -55,15 +54,6 @@ def test_head_rejects_wrong_feature_width() -> None:
     head = fit_logistic(*_toy())
     with pytest.raises(ValueError, match="shape"):
         head.predict_proba(np.zeros((2, 5), dtype=np.float32))
-
-
-def test_refusal_features_append_the_prefix_rule() -> None:
-    e = np.zeros((2, 4), dtype=np.float32)
-    f = refusal_features(e, ["I'm sorry, I can't.", "Sure, here it is."])
-    assert f.shape == (2, 5)
-    assert f[:, -1].tolist() == [1.0, 0.0]
-    with pytest.raises(ValueError):
-        refusal_features(e, ["only one"])
 
 
 def test_harm_features_shape() -> None:
@@ -149,9 +139,8 @@ def test_panel_applies_heads_to_embeddings() -> None:
             return out
 
     unit = np.ones(2, dtype=np.float32)
-    # refusal features are [embedding (2), prefix rule (1)]; this head ignores the rule column
-    refusal = LinearHead(np.array([5.0, -5.0, 0.0], np.float32), np.array(0.0, np.float32),
-                         np.zeros(3, np.float32), np.ones(3, np.float32))
+    refusal = LinearHead(np.array([5.0, -5.0], np.float32), np.array(0.0, np.float32),
+                         np.zeros(2, np.float32), unit)
     never = LinearHead(np.array([0.0] * 2, np.float32), np.array(-5.0, np.float32),
                        np.zeros(2, np.float32), unit)
     harm = LinearHead(np.zeros(6, np.float32), np.array(-5.0, np.float32),
