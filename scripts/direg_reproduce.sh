@@ -9,5 +9,5 @@ psa-guard -v direg data                                   # 240 prompts -> harm_
 psa-guard -v direg train --threads 2 --steps 80 --lr 5e-4 # LoRA r=8 on q/k/v/o -> harm vector
 python scripts/direg_ship.py                              # -> psa_guard/direg/artifacts/
 psa-guard -v direg sweep --vector psa_guard/direg/artifacts/harm_vector.safetensors \
-    --lambdas 0.5 1 2 4 --k 10 100 --limit 40 --max-new-tokens 64 \
+    --lambdas 1 2 4 --k 100 10 --limit 40 --max-new-tokens 64 \
     --suite harmbench jbb_harmful jbb_benign xstest_safe --out docs/direg_sweep
