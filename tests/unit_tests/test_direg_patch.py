@@ -200,3 +200,22 @@ def test_cli_apply_refuses_a_vector_of_another_model(tiny_model_dir: Path, tmp_p
     code = main(["direg", "apply", "--model", str(tiny_model_dir), "--vector",
                  str(tmp_path / "v.safetensors"), "--lambda", "1"])
     assert code == 1 and "different base model" in capsys.readouterr().err
+
+
+def test_direg_is_a_registered_configuration() -> None:
+    from psa_guard.configs import config_names, get_config
+
+    assert "direg" in config_names()
+    assert "harm vector" in get_config("direg").description
+
+
+def test_generate_with_direg_refuses_the_shipped_vector_on_another_model(
+        tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from psa_guard.cli import main
+
+    (tmp_path / "in.jsonl").write_text('{"id": 1, "prompt": "hi"}\n')
+    code = main(["generate", "--config", "direg", "--model", str(tiny_model_dir), "--input",
+                 str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "out.jsonl")])
+    err = capsys.readouterr().err
+    assert code == 1 and "different base model" in err and "direg train" in err
+    assert not (tmp_path / "out.jsonl").exists() or not (tmp_path / "out.jsonl").read_text()
