@@ -1,8 +1,9 @@
 """Micro-batching: concurrent single requests are coalesced into one batched call.
 
 LangChain's ``batch`` and concurrent ``ainvoke`` calls reach a chat model as parallel single
-requests. :class:`MicroBatcher` lets the first caller wait ``window_s`` for others to arrive, then
-runs every pending request that shares its key (same decoding settings) as one batch, so eight
+requests. :class:`MicroBatcher` lets the first caller wait while others keep arriving (until a
+``window_s`` passes with no new arrival, ``max_batch`` are pending, or ``max_wait_s`` is spent),
+then runs every pending request that shares its key (same decoding settings) as one batch, so eight
 parallel invokes cost one batch-8 forward per token rather than eight batch-1 forwards.
 No thread is started: callers take turns leading.
 """
@@ -37,7 +38,8 @@ class MicroBatcher(Generic[Req, Res]):
         run: processes a batch of requests, returning one result per request, in order.
         key: requests are only batched with requests of an equal key.
         max_batch: most requests per batch.
-        window_s: how long a leader waits for more requests before running.
+        window_s: the leader runs once this long passes with no new request.
+        max_wait_s: the most a leader waits in all.
     """
 
     def __init__(
@@ -46,11 +48,13 @@ class MicroBatcher(Generic[Req, Res]):
         key: Callable[[Req], Hashable],
         max_batch: int = 8,
         window_s: float = 0.01,
+        max_wait_s: float = 0.1,
     ) -> None:
         self.run = run
         self.key = key
         self.max_batch = max_batch
         self.window_s = window_s
+        self.max_wait_s = max_wait_s
         self._cond = threading.Condition()
         self._pending: list[_Slot[Req]] = []
         self._leading = False
@@ -72,8 +76,20 @@ class MicroBatcher(Generic[Req, Res]):
             raise slot.error
         return slot.result
 
+    def _gather(self) -> None:
+        """Wait while requests keep arriving (bounded by ``max_batch`` and ``max_wait_s``)."""
+        deadline = time.monotonic() + self.max_wait_s
+        seen = -1
+        while time.monotonic() < deadline:
+            with self._cond:
+                count = len(self._pending)
+            if count >= self.max_batch or count == seen:
+                return
+            seen = count
+            time.sleep(self.window_s)
+
     def _lead(self) -> None:
-        time.sleep(self.window_s)
+        self._gather()
         with self._cond:
             first = self._pending[0].key
             group = [s for s in self._pending if s.key == first][: self.max_batch]

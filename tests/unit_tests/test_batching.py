@@ -64,3 +64,21 @@ def test_a_failing_batch_raises_in_every_caller() -> None:
     assert all(isinstance(r, RuntimeError) for r in results)
     with pytest.raises(RuntimeError, match="boom"):
         batcher(("again", 0))  # the batcher is still usable (and still failing) afterwards
+
+
+def test_staggered_arrivals_still_share_one_batch() -> None:
+    sizes: list[int] = []
+
+    def run(requests: Sequence[tuple[str, int]]) -> list[str]:
+        sizes.append(len(requests))
+        return ["ok"] * len(requests)
+
+    batcher = MicroBatcher(run, key=lambda r: r[1], max_batch=8, window_s=0.03, max_wait_s=1.0)
+    threads = []
+    for _ in range(5):  # each arrives 10 ms after the previous one: inside the 30 ms window
+        threads.append(threading.Thread(target=batcher, args=(("q", 0),)))
+        threads[-1].start()
+        threading.Event().wait(0.01)
+    for thread in threads:
+        thread.join(timeout=10)
+    assert sizes == [5]
