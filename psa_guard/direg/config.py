@@ -29,9 +29,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Defaults picked from the measured sweep in docs/direg.md.
+#: Defaults picked from the measured sweep in docs/direg.md: the point with the smallest utility
+#: cost (over-refusal +1.2 points, benign perplexity +28 %) for an 11 % relative fall in unsafe
+#: compliance. No point of the sweep met every goal; see docs/direg.md.
 DEFAULT_LAMBDA = 1.0
-DEFAULT_K_PERCENT = 100.0
+DEFAULT_K_PERCENT = 10.0
 
 _cache: dict[tuple[int, str, float, float], tuple[LoadedModel, LoadedModel, PatchHandle]] = {}
 _lock = threading.Lock()
