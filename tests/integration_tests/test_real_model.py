@@ -49,4 +49,6 @@ def test_prompt_beyond_the_context_window() -> None:
 def test_demo_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--max-new-tokens", "8"]) == 0
     out = capsys.readouterr().out
-    assert out.count("user:") == 5 and "base:" in out
+    assert out.count("### (") == 5 and out.count("raw model:") == 5
+    assert out.count("mental_health_support:") == 5 and out.count("customer_service:") == 5
+    assert "[refuse" in out  # the harmful messages are answered by the policies' messages
