@@ -66,7 +66,7 @@ _ROUTING_KEYS = {"context", "locale"}
 _TOOL_KEYS = {"tools", "tool_choice"}
 _CALL_BLOCKS = {"tool_use", "tool_call", "function_call"}
 _ROLE_OF = {"human": "user", "ai": "assistant", "system": "system"}
-_generators: dict[tuple[str, str, int], ChatGenerator] = {}
+_generators: dict[tuple[Any, ...], ChatGenerator] = {}
 _generators_lock = threading.Lock()
 # Async calls wait here rather than in the event loop's default executor, whose few workers
 # (cores + 4) would cap how many concurrent requests the micro-batcher can coalesce.
@@ -202,6 +202,10 @@ class ChatPSAGuard(BaseChatModel):
     seed: int | None = None
     stop: list[str] | None = Field(default=None, alias="stop_sequences")
     threads: int = 1
+    direg_lambda: float | None = None
+    """DiReg strength (with ``config="direg"``; None: the shipped default, docs/direg.md)."""
+    direg_k: float | None = None
+    """DiReg top-K % of the harm vector kept (with ``config="direg"``; None: the default)."""
     policy: Any = Field(default=None, exclude=True)
     """A :class:`psa_guard.policy.Policy`, or the path of a policy file (read on first use)."""
     context: str | None = None
@@ -232,6 +236,15 @@ class ChatPSAGuard(BaseChatModel):
     def model_post_init(self, context: Any, /) -> None:
         # Validate decoding settings at construction (no I/O happens here).
         self._settings({})
+        if (self.direg_lambda is not None or self.direg_k is not None) and self.config != "direg":
+            raise ConfigurationError(
+                f"direg_lambda/direg_k apply to config='direg', not config={self.config!r}; "
+                f"set config='direg' or drop them"
+            )
+        if self.direg_lambda is not None and self.direg_lambda < 0:
+            raise ConfigurationError(f"direg_lambda must be >= 0, got {self.direg_lambda}")
+        if self.direg_k is not None and not 0 < self.direg_k <= 100:
+            raise ConfigurationError(f"direg_k must be a percentage in (0, 100], got {self.direg_k}")
 
     @property
     def _llm_type(self) -> str:
@@ -252,11 +265,17 @@ class ChatPSAGuard(BaseChatModel):
 
     # ---- wiring --------------------------------------------------------------------------------
     def _generator(self, model: str | None = None) -> ChatGenerator:
-        key = (model or self.model, self.config, self.threads)
+        key = (model or self.model, self.config, self.threads, self.direg_lambda, self.direg_k)
         with _generators_lock:  # one generator (and so one micro-batcher) per key
             if key not in _generators:
                 loaded = load_model(key[0], threads=self.threads)
-                _generators[key] = build_generator(self.config, loaded)
+                if self.direg_lambda is not None or self.direg_k is not None:
+                    from psa_guard.direg import direg_generator  # lazy: only when used
+
+                    _generators[key] = direg_generator(loaded, lam=self.direg_lambda,
+                                                       k_percent=self.direg_k)
+                else:
+                    _generators[key] = build_generator(self.config, loaded)
             return _generators[key]
 
     def _policy_guard(self) -> PolicyGuard | None:

@@ -52,3 +52,10 @@ def test_demo_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert out.count("### (") == 5 and out.count("raw model:") == 5
     assert out.count("mental_health_support:") == 5 and out.count("customer_service:") == 5
     assert "[refuse" in out  # the harmful messages are answered by the policies' messages
+
+
+def test_chat_model_direg_strength_options() -> None:
+    llm = ChatPSAGuard(config="direg", direg_lambda=1.0, direg_k=10.0, max_tokens=6)
+    reply = llm.invoke("Say hello.")
+    assert "direg(lambda=1,K=10%)" in reply.response_metadata["model_name"]
+    assert reply.content

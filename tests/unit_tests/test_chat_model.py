@@ -142,3 +142,10 @@ def test_forced_tool_call_on_tiny_model(tiny_model_dir: Path) -> None:
     assert [c["name"] for c in message.tool_calls] == ["current_time"]
     with pytest.raises(ConfigurationError, match="not a bound tool"):
         ChatPSAGuard(model=str(tiny_model_dir)).bind_tools([current_time], tool_choice="other")
+
+
+@pytest.mark.parametrize("kwargs", [{"direg_lambda": 1.0}, {"config": "direg", "direg_lambda": -1.0},
+                                    {"config": "direg", "direg_k": 0.0}])
+def test_bad_direg_options(kwargs: dict) -> None:
+    with pytest.raises((ValidationError, ConfigurationError)):
+        ChatPSAGuard(**kwargs)
