@@ -9,7 +9,8 @@ def test_psa_guard_public_api() -> None:
         "ChatGenerator", "ChecksumError", "Completion", "ConfigurationError", "DEFAULT_MODEL_NAME",
         "DataError", "GenerationSettings", "GuardConfig", "HarmVectorError", "InputLineError",
         "InvalidMessagesError", "LoadedModel", "ModelError", "ModelLoadError", "ModelNotFoundError",
-        "ModelSource", "ModerationUnavailableError", "PSAGuardError", "PolicyError", "PromptTooLongError", "SetupError", "StreamChunk", "UnknownConfigError",
+        "ModelSource", "ModerationUnavailableError", "PSAGuardError", "PolicyError",
+        "PromptTooLongError", "SetupError", "StreamChunk", "UnknownConfigError",
         "__version__", "build_generator", "config_names", "ensure_default_model", "get_config",
         "load_model", "normalize_messages", "register_config",
     ])
