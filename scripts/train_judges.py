@@ -18,7 +18,6 @@ Usage (from the repository root; reads the data folder from PSA_GUARD_DATA or ..
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import random
 import sys
@@ -34,6 +33,7 @@ from psa_guard.evaluation.embedder import (
     EMBEDDER_NAME,
     MAX_SEQ_LENGTH,
     embedder_weights_sha256,
+    encode_cached,
     load_embedder,
 )
 from psa_guard.evaluation.heads import LinearHead, fit_logistic
@@ -163,18 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     embedder = load_embedder()
 
     def embed(texts: list[str]) -> np.ndarray:
-        unique = sorted(set(texts))
-        digest = hashlib.sha256("\x00".join(unique).encode("utf-8")).hexdigest()[:32]
-        cached = Path(args.embedding_cache) / f"{digest}.npy" if args.embedding_cache else None
-        if cached is not None and cached.is_file():
-            vectors = np.load(cached)
-        else:
-            vectors = embedder.encode(unique, batch_size=64, progress=True)
-            if cached is not None:
-                cached.parent.mkdir(parents=True, exist_ok=True)
-                np.save(cached, vectors)
-        index = {t: i for i, t in enumerate(unique)}
-        return vectors[[index[t] for t in texts]]
+        return encode_cached(embedder, texts, args.embedding_cache)
 
     summary = {}
     t0 = time.time()

@@ -31,6 +31,7 @@ __all__ = [
     "Embedder",
     "embedder_path",
     "embedder_weights_sha256",
+    "encode_cached",
     "load_embedder",
     "mean_pool",
 ]
@@ -153,3 +154,31 @@ def load_embedder() -> Embedder:
             model.eval()
             _cached = Embedder(model, tokenizer)
         return _cached
+
+
+def encode_cached(
+    embedder: Embedder, texts: Sequence[str], cache_dir: str | Path | None = None
+) -> np.ndarray:
+    """Embed ``texts`` (each distinct text once), reusing a ``.npy`` cache when asked.
+
+    Args:
+        embedder: the embedder.
+        texts: texts, repeats allowed.
+        cache_dir: folder of cached embeddings, keyed by the sha256 of the sorted distinct texts
+            (None: no cache). Training scripts use it to skip re-embedding on a rerun.
+
+    Returns:
+        (len(texts), EMBEDDING_DIM) float32 embeddings, in the order of ``texts``.
+    """
+    unique = sorted(set(texts))
+    digest = hashlib.sha256("\x00".join(unique).encode("utf-8")).hexdigest()[:32]
+    cached = Path(cache_dir) / f"{digest}.npy" if cache_dir else None
+    if cached is not None and cached.is_file():
+        vectors = np.load(cached)
+    else:
+        vectors = embedder.encode(unique, batch_size=64, progress=True)
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            np.save(cached, vectors)
+    index = {text: i for i, text in enumerate(unique)}
+    return vectors[[index[text] for text in texts]]
