@@ -4,7 +4,8 @@ Both sides decode greedily from the same templated prompts with the same weights
 the same tokens; tokens/s counts the generated tokens of every row up to its end-of-turn token.
 Batch 1 runs the prompts one at a time (``invoke`` vs one ``generate`` per prompt); batch 8 sends
 all eight at once (``ChatPSAGuard.batch``, coalesced by the micro-batcher, vs one padded
-``generate``). Each measurement is the median of ``--repeats`` runs, sides interleaved.
+``generate``). Each measurement is the median of ``--repeats`` runs; the two sides alternate
+which one runs first.
 
 Usage:
     python benchmarks/bench_generation.py [--max-new-tokens 64] [--repeats 3] [--threads 1]
@@ -68,17 +69,20 @@ def measure(batch_size: int, loaded, llm: ChatPSAGuard, max_new_tokens: int,
             repeats: int) -> tuple[float, float]:
     groups = [PROMPTS[i:i + batch_size] for i in range(0, len(PROMPTS), batch_size)]
     plain_rates, guard_rates = [], []
-    for _ in range(repeats):
+
+    def rate(run: Callable[[list[str]], int]) -> float:
         seconds = tokens = 0.0
         for group in groups:
-            s, t = timed(lambda g=group: plain_generate(loaded, g, max_new_tokens))
+            s, t = timed(lambda g=group: run(g))
             seconds, tokens = seconds + s, tokens + t
-        plain_rates.append(tokens / seconds)
-        seconds = tokens = 0.0
-        for group in groups:
-            s, t = timed(lambda g=group: guard_generate(llm, g))
-            seconds, tokens = seconds + s, tokens + t
-        guard_rates.append(tokens / seconds)
+        return tokens / seconds
+
+    sides = [(plain_rates, lambda g: plain_generate(loaded, g, max_new_tokens)),
+             (guard_rates, lambda g: guard_generate(llm, g))]
+    for repeat in range(repeats):
+        # Alternate which side runs first, so neither always gets the warmer caches.
+        for rates, run in (sides if repeat % 2 == 0 else sides[::-1]):
+            rates.append(rate(run))
     return statistics.median(plain_rates), statistics.median(guard_rates)
 
 
