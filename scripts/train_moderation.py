@@ -57,7 +57,7 @@ import numpy as np
 import torch
 
 from psa_guard.evaluation.artifacts import file_sha256, save_head
-from psa_guard.evaluation.datafolder import data_file, require_data_dir
+from psa_guard.evaluation.datafolder import data_file, flatten_strings, require_data_dir
 from psa_guard.evaluation.embedder import (
     EMBEDDER_NAME,
     MAX_SEQ_LENGTH,
@@ -126,17 +126,6 @@ def read_json(folder: Path, relative: str, ds: Dataset) -> Any:
     return json.loads(data_file(folder, relative).read_text(encoding="utf-8"))
 
 
-def flatten(node: object) -> list[str]:
-    """All strings in a nested dict/list (HarmfulQA and CatQA are topic -> subtopic -> questions)."""
-    if isinstance(node, str):
-        return [node]
-    if isinstance(node, dict):
-        return [s for v in node.values() for s in flatten(v)]
-    if isinstance(node, list):
-        return [s for v in node for s in flatten(v)]
-    return []
-
-
 def sample(items: list, n: int | None, rng: random.Random) -> list:
     if n is None or n >= len(items):
         return list(items)
@@ -159,11 +148,12 @@ def build_dataset(folder: Path, seed: int, args: argparse.Namespace) -> Dataset:
         ds.add(row["target"], 1, "advbench_target", "response", key)
         ds.add(rng.choice(COMPLY).format(x=goal), 1, "comply_template_harmful", "response", key)
         ds.add(rng.choice(REFUSE).format(x=goal), 0, "refuse_template_harmful", "response", key)
-    for text in sample(flatten(read_json(folder, f"{RI}/harmfulqa.json", ds)), args.harmfulqa, rng):
+    harmfulqa = flatten_strings(read_json(folder, f"{RI}/harmfulqa.json", ds))
+    for text in sample(harmfulqa, args.harmfulqa, rng):
         ds.add(text, 1, "harmfulqa", "request")
-    for text in flatten(read_json(folder, f"{RI}/catqa_english.json", ds)):
+    for text in flatten_strings(read_json(folder, f"{RI}/catqa_english.json", ds)):
         ds.add(text, 1, "catqa", "request")
-    for text in flatten(read_json(folder, f"{RI}/dangerousqa.json", ds)):
+    for text in flatten_strings(read_json(folder, f"{RI}/dangerousqa.json", ds)):
         ds.add(text, 1, "dangerousqa", "request")
     # benign requests and benign compliance -----------------------------------------------------
     harmless = [r["instruction"] for r in read_json(folder, f"{RD}/splits/harmless_train.json", ds)]

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from psa_guard.errors import DataError
-from psa_guard.evaluation.datafolder import data_file
+from psa_guard.evaluation.datafolder import data_file, flatten_strings
 
 __all__ = [
     "ADVBENCH",
@@ -111,17 +111,6 @@ def normalise(text: str) -> str:
     return _SPACE.sub(" ", _PUNCT.sub(" ", text)).strip()
 
 
-def _flatten(tree: Any) -> list[str]:
-    """All strings in a nested dict/list (red_instruct: topic -> subtopic -> questions)."""
-    if isinstance(tree, str):
-        return [tree]
-    if isinstance(tree, dict):
-        return [s for value in tree.values() for s in _flatten(value)]
-    if isinstance(tree, list):
-        return [s for value in tree for s in _flatten(value)]
-    return []
-
-
 def training_prompts(folder: Path, *, advbench_limit: int | None = None,
                      red_instruct_per_source: int = 40, seed: int = 0) -> list[HarmPrompt]:
     """Harmful training-side requests, deduplicated on normalised text (first occurrence wins).
@@ -148,7 +137,7 @@ def training_prompts(folder: Path, *, advbench_limit: int | None = None,
             adv = [adv[i] for i in sorted(rng.sample(range(len(adv)), advbench_limit))]
         out += adv
         for name, relative in RED_INSTRUCT.items():
-            texts = _flatten(json.loads(data_file(folder, relative).read_text(encoding="utf-8")))
+            texts = flatten_strings(json.loads(data_file(folder, relative).read_text(encoding="utf-8")))
             items = [HarmPrompt(f"{name}:{i}", t, name, relative) for i, t in enumerate(texts)]
             if red_instruct_per_source < len(items):
                 items = [items[i] for i in sorted(rng.sample(range(len(items)),

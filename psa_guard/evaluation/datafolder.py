@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from psa_guard.errors import DataError
 from psa_guard.home import data_dir
 
-__all__ = ["data_file", "require_data_dir"]
+__all__ = ["data_file", "flatten_strings", "require_data_dir"]
 
 
 def require_data_dir(override: str | Path | None = None) -> Path:
@@ -43,3 +44,15 @@ def data_file(folder: Path, relative: str) -> Path:
             "complete copy of safety-data"
         )
     return path
+
+
+def flatten_strings(tree: Any) -> list[str]:
+    """All strings in a nested dict/list, in order (red_instruct files are topic -> subtopic ->
+    questions)."""
+    if isinstance(tree, str):
+        return [tree]
+    if isinstance(tree, dict):
+        return [s for value in tree.values() for s in flatten_strings(value)]
+    if isinstance(tree, list):
+        return [s for value in tree for s in flatten_strings(value)]
+    return []
