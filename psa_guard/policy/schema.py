@@ -18,6 +18,8 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from psa_guard.attributes import ATTRIBUTES
+
 __all__ = [
     "ATTRIBUTES",
     "ACTIONS",
@@ -42,14 +44,6 @@ __all__ = [
 #: The file format version this library reads.
 SCHEMA_VERSION = 1
 
-#: The five prosocial attributes, in the fixed order used by preference tuples everywhere.
-ATTRIBUTES: tuple[str, ...] = (
-    "empathy",
-    "sensitivity",
-    "non_judgmental",
-    "truthfulness",
-    "helpfulness",
-)
 
 ActionName = Literal[
     "allow", "steer", "repair", "refuse", "refuse_with_resources", "block", "escalate"
