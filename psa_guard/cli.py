@@ -25,6 +25,7 @@ COMMAND_MODULES: list[str] = [
     "psa_guard.evaluation.commands",
     "psa_guard.direg.commands",
     "psa_guard.moderation.commands",
+    "psa_guard.arm.commands",
 ]
 
 

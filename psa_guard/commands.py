@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from psa_guard.attributes import parse_preference
 from psa_guard.configs import build_generator, config_names, get_config
 from psa_guard.embedded import (
     DEFAULT_MODEL_NAME,
@@ -18,7 +19,7 @@ from psa_guard.embedded import (
     verify_model_dir,
 )
 from psa_guard.errors import ConfigurationError, PSAGuardError
-from psa_guard.generation import GenerationSettings
+from psa_guard.generation import GenerationSettings, Steering
 from psa_guard.guard import PolicyGuard
 from psa_guard.home import SOURCE_ROOT, data_dir, guard_home
 from psa_guard.jobs import read_prompts, run_generate_job
@@ -43,6 +44,24 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default="base",
                         help=f"guard configuration (registered: {', '.join(config_names())})")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    add_steering_args(parser)
+
+
+def add_steering_args(parser: argparse.ArgumentParser) -> None:
+    """``--alpha`` and ``--beta``: Pv-Arm steering of the guided configurations (arm, full)."""
+    parser.add_argument("--alpha", default=None, metavar="ATTR=W,...",
+                        help="preference weights for guided configurations, e.g. "
+                        "'empathy=0.4,helpfulness=0.6' (unnamed attributes 0; normalised)")
+    parser.add_argument("--beta", type=float, default=None,
+                        help="guidance temperature of guided configurations (weight 1/beta)")
+
+
+def steering_from_args(args: argparse.Namespace) -> Steering | None:
+    """The :class:`Steering` of ``--alpha``/``--beta``, or None when neither is given."""
+    if args.alpha is None and args.beta is None:
+        return None
+    preference = parse_preference(args.alpha) if args.alpha is not None else None
+    return Steering(preference, args.beta)
 
 
 def _add_decoding_args(parser: argparse.ArgumentParser, max_new_tokens: int) -> None:
@@ -61,8 +80,14 @@ def _settings(args: argparse.Namespace) -> GenerationSettings:
 
 
 def _generator(args: argparse.Namespace) -> Any:
-    get_config(args.config)  # fail on a bad name before loading anything
-    return build_generator(args.config, load_model(args.model, threads=args.threads))
+    config = get_config(args.config)  # fail on a bad name before loading anything
+    steering = steering_from_args(args)
+    if steering is not None and not config.guided:
+        raise ConfigurationError(
+            f"--alpha/--beta steer Pv-Arm guidance; configuration {args.config!r} does not use it "
+            "(choose --config arm or --config full)"
+        )
+    return build_generator(args.config, load_model(args.model, threads=args.threads), steering)
 
 
 def _guard(args: argparse.Namespace) -> PolicyGuard | None:

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from psa_guard.errors import UnknownConfigError
-from psa_guard.generation import ChatGenerator
+from psa_guard.attributes import format_preference
+from psa_guard.errors import ConfigurationError, UnknownConfigError
+from psa_guard.generation import ChatGenerator, Steering
 from psa_guard.loading import LoadedModel
 
-__all__ = ["GuardConfig", "register_config", "config_names", "get_config", "build_generator"]
+__all__ = ["GuardConfig", "register_config", "config_names", "get_config", "build_generator",
+           "config_label"]
 
 
 @dataclass(frozen=True)
@@ -25,12 +28,15 @@ class GuardConfig:
     Attributes:
         name: the ``--config`` name.
         description: one line for ``psa-guard info`` and error messages.
-        build: makes a generator from a loaded model.
+        build: makes a generator from a loaded model (guided configurations also accept
+            ``steering=``, their default preference and beta).
+        guided: whether the configuration takes a preference (``--alpha``) and ``--beta``.
     """
 
     name: str
     description: str
-    build: Callable[[LoadedModel], ChatGenerator]
+    build: Callable[..., ChatGenerator]
+    guided: bool = False
 
 
 _REGISTRY: dict[str, GuardConfig] = {}
@@ -60,9 +66,41 @@ def get_config(name: str) -> GuardConfig:
         ) from None
 
 
-def build_generator(name: str, loaded: LoadedModel) -> ChatGenerator:
-    """Build the generator of configuration ``name`` on ``loaded``."""
-    return get_config(name).build(loaded)
+def build_generator(name: str, loaded: LoadedModel, steering: Steering | None = None
+                    ) -> ChatGenerator:
+    """Build the generator of configuration ``name`` on ``loaded``.
+
+    Args:
+        name: a registered configuration.
+        loaded: the model.
+        steering: default preference and beta of a guided configuration.
+
+    Raises:
+        UnknownConfigError: unknown name.
+        ConfigurationError: ``steering`` given to a configuration that is not guided.
+    """
+    config = get_config(name)
+    if steering is None or steering == Steering():
+        return config.build(loaded)
+    if not config.guided:
+        guided = ", ".join(n for n in config_names() if _REGISTRY[n].guided)
+        raise ConfigurationError(
+            f"--alpha/--beta steer Pv-Arm guidance, which configuration {name!r} does not use; "
+            f"choose a guided configuration ({guided})"
+        )
+    return config.build(loaded, steering=steering)
+
+
+def config_label(name: str, steering: Steering | None = None) -> str:
+    """The name under which results of ``name`` with ``steering`` are cached and reported."""
+    if steering is None or steering == Steering():
+        return name
+    parts: list[Any] = []
+    if steering.preference is not None:
+        parts.append(format_preference(steering.preference))
+    if steering.beta is not None:
+        parts.append(f"beta={steering.beta:g}")
+    return f"{name}[{';'.join(parts)}]"
 
 
 register_config(GuardConfig("base", "the unguided model", lambda loaded: ChatGenerator(loaded)))
@@ -86,3 +124,21 @@ def _build_zo(loaded: LoadedModel) -> ChatGenerator:
 
 register_config(GuardConfig("zo", "base, with flagged replies repaired by embedding optimisation",
                             _build_zo))
+
+
+def _build_arm(loaded: LoadedModel, steering: Steering | None = None) -> ChatGenerator:
+    from psa_guard.arm.config import build_arm  # lazy: loads the adapter when used
+
+    return build_arm(loaded, steering)
+
+
+def _build_full(loaded: LoadedModel, steering: Steering | None = None) -> ChatGenerator:
+    from psa_guard.arm.config import build_full  # lazy: patching and the adapter when used
+
+    return build_full(loaded, steering)
+
+
+register_config(GuardConfig("arm", "Pv-Arm guidance on the unpatched model (shipped adapter)",
+                            _build_arm, guided=True))
+register_config(GuardConfig("full", "DiReg patch, then Pv-Arm guidance inside its safe set",
+                            _build_full, guided=True))

@@ -18,6 +18,8 @@ builtin that matches its family, so callers may catch either::
     ├── PolicyError (ValueError)             bad policy file or unknown context (file, line, fix)
     ├── HarmVectorError (ValueError)         a DiReg harm vector that does not fit the model, or a
     │                                        patch that would produce NaN/inf
+    ├── ArmAdapterError (ValueError)         a Pv-Arm adapter that is missing, damaged, or made for
+    │                                        another base model
     └── ModerationUnavailableError (RuntimeError)   a moderation scorer could not answer (reason)
 """
 
@@ -40,6 +42,7 @@ __all__ = [
     "InputLineError",
     "PolicyError",
     "HarmVectorError",
+    "ArmAdapterError",
     "ModerationUnavailableError",
 ]
 
@@ -121,6 +124,11 @@ class PolicyError(PSAGuardError, ValueError):
 class HarmVectorError(PSAGuardError, ValueError):
     """A DiReg harm vector cannot be applied: unreadable file, wrong base model (checksum), shapes
     that do not match the model, or a patch that would produce NaN/inf."""
+
+
+class ArmAdapterError(PSAGuardError, ValueError):
+    """A Pv-Arm adapter cannot be used: missing or damaged file, another base model (checksum), or
+    shapes that do not match the model."""
 
 
 class ModerationUnavailableError(PSAGuardError, RuntimeError):

@@ -35,6 +35,7 @@ __all__ = [
     "GenerationSettings",
     "Completion",
     "StreamChunk",
+    "Steering",
     "ChatGenerator",
 ]
 
@@ -43,6 +44,36 @@ MAX_TEMPERATURE = 5.0
 
 Conversation = Sequence[Mapping[str, Any]] | str
 ProcessorFactory = Callable[[int], Sequence[Any]]
+
+
+@dataclass(frozen=True)
+class Steering:
+    """Per-request guidance for a guided generator (Pv-Arm); plain generators ignore it.
+
+    Unlike :class:`GenerationSettings`, steering is not part of the batching key: requests with
+    different preferences share one batch, each row carrying its own.
+
+    Attributes:
+        preference: weights over :data:`psa_guard.attributes.ATTRIBUTES`, normalised to sum to 1
+            (None: the generator's default).
+        beta: guidance temperature; the reward model's weight is ``1 / beta`` (None: default).
+    """
+
+    preference: tuple[float, ...] | None = None
+    beta: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.preference is not None:
+            weights = tuple(float(w) for w in self.preference)
+            if any(w < 0 or w != w for w in weights) or sum(weights) <= 0:
+                raise ConfigurationError(
+                    f"steering preference must be non-negative weights with a positive sum; "
+                    f"got {weights}"
+                )
+            total = sum(weights)
+            object.__setattr__(self, "preference", tuple(w / total for w in weights))
+        if self.beta is not None and not (self.beta > 0 and self.beta != float("inf")):
+            raise ConfigurationError(f"steering beta must be a finite number > 0; got {self.beta}")
 
 
 @dataclass(frozen=True)
@@ -161,7 +192,7 @@ class ChatGenerator:
     loaded: LoadedModel
     processors: ProcessorFactory | None = None
     _eos_ids: set[int] = field(default_factory=set, init=False, repr=False)
-    _batcher: MicroBatcher[tuple[Conversation, GenerationSettings], Completion] = field(
+    _batcher: MicroBatcher[tuple[Conversation, GenerationSettings, Steering | None], Completion] = field(
         init=False, repr=False
     )
 
@@ -171,7 +202,8 @@ class ChatGenerator:
         tok = self.loaded.tokenizer
         self._eos_ids = {i for i in [*ids, tok.eos_token_id, tok.pad_token_id] if i is not None}
         self._batcher = MicroBatcher(
-            lambda requests: self.generate([c for c, _ in requests], requests[0][1]),
+            lambda requests: self.generate([c for c, _, _ in requests], requests[0][1],
+                                           [s for _, _, s in requests]),
             key=lambda request: request[1],
         )
 
@@ -223,12 +255,21 @@ class ChatGenerator:
         settings: GenerationSettings,
         extra_criteria: Sequence[Any] = (),
         streamer: BaseStreamer | None = None,
+        steering: Sequence[Steering | None] | None = None,
+        extra_processors: Sequence[Any] = (),
     ) -> torch.Tensor:
+        """One ``model.generate`` call (the caller holds the lock).
+
+        ``steering`` (one entry per row) is for guided subclasses, which override this method to
+        add their processors through ``extra_processors``.
+        """
         prompt_length = input_ids.shape[1]
         criteria = StoppingCriteriaList(
             [StopOnStrings(self.loaded.tokenizer, settings.stop, prompt_length), *extra_criteria]
         )
-        processors = LogitsProcessorList(self.processors(prompt_length) if self.processors else [])
+        processors = LogitsProcessorList(
+            [*(self.processors(prompt_length) if self.processors else []), *extra_processors]
+        )
         if settings.seed is not None:
             torch.manual_seed(settings.seed)
         with torch.inference_mode():
@@ -253,9 +294,12 @@ class ChatGenerator:
 
     # ---- batch ---------------------------------------------------------------------------------
     def generate(
-        self, conversations: Sequence[Conversation], settings: GenerationSettings
+        self, conversations: Sequence[Conversation], settings: GenerationSettings,
+        steering: Sequence[Steering | None] | None = None,
     ) -> list[Completion]:
         """Generate one reply per conversation, all in one left-padded batch.
+
+        ``steering`` gives each row its own guidance (guided generators only; None: defaults).
 
         Raises:
             InvalidMessagesError: a conversation is malformed.
@@ -269,7 +313,8 @@ class ChatGenerator:
         batch = self.loaded.tokenizer.pad({"input_ids": encoded}, return_tensors="pt")
         start = time.perf_counter()
         with self.loaded.lock:
-            output = self._generate_call(batch["input_ids"], batch["attention_mask"], settings)
+            output = self._generate_call(batch["input_ids"], batch["attention_mask"], settings,
+                                         steering=steering)
         seconds = time.perf_counter() - start
         prompt_length = batch["input_ids"].shape[1]
         results = []
@@ -292,17 +337,21 @@ class ChatGenerator:
         text, hit = trim_at_stop(raw, settings.stop)
         return text, n, "stop" if ended or hit else "length"
 
-    def submit(self, conversation: Conversation, settings: GenerationSettings) -> Completion:
+    def submit(self, conversation: Conversation, settings: GenerationSettings,
+               steering: Steering | None = None) -> Completion:
         """Generate one reply, batched with concurrent ``submit`` calls that share ``settings``.
+
+        Requests with different ``steering`` share a batch (one preference per row).
 
         Thread-safe; this is what the LangChain chat model calls, so ``batch`` and concurrent
         ``ainvoke`` calls become one batched forward per token.
         """
         self.check_fits(conversation, settings)  # a bad request fails alone, not its batch
-        return self._batcher((conversation, settings))
+        return self._batcher((conversation, settings, steering))
 
     # ---- streaming -----------------------------------------------------------------------------
-    def stream(self, conversation: Conversation, settings: GenerationSettings) -> Iterator[StreamChunk]:
+    def stream(self, conversation: Conversation, settings: GenerationSettings,
+               steering: Steering | None = None) -> Iterator[StreamChunk]:
         """Stream one reply as text deltas; the final chunk carries the :class:`Completion`.
 
         Generation runs in a worker thread; closing the iterator early stops it.
@@ -320,6 +369,7 @@ class ChatGenerator:
                     self._generate_call(
                         input_ids, torch.ones_like(input_ids), settings,
                         extra_criteria=[CancelCriteria(cancel)], streamer=_QueueStreamer(tokens),
+                        steering=[steering],
                     )
             except BaseException as exc:  # handed to the consumer, re-raised there
                 failure.append(exc)

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from psa_guard.commands import add_steering_args, steering_from_args
 from psa_guard.home import guard_home
 
 __all__ = ["cmd_eval", "default_cache_path", "expand_suites", "register"]
@@ -60,6 +61,7 @@ def register(subparsers: Any) -> None:
                         help="safety-data folder (default: $PSA_GUARD_DATA or ../shared/safety-data)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_steering_args(parser)
     parser.set_defaults(func=cmd_eval)
 
 
@@ -81,6 +83,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         seed=args.seed,
         batch_size=args.batch_size,
         data=args.data,
+        steering=steering_from_args(args),
     )
     request.validate()
     cache = CompletionCache(args.cache or default_cache_path())

@@ -15,12 +15,12 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from psa_guard.configs import build_generator, get_config
+from psa_guard.configs import build_generator, config_label, get_config
 from psa_guard.errors import ConfigurationError
 from psa_guard.evaluation.cache import CacheRecord, CompletionCache, completion_key, settings_key
 from psa_guard.evaluation.judges import JudgePanel, Verdict
 from psa_guard.evaluation.suites import SuitePrompt, get_suite, load_suite
-from psa_guard.generation import ChatGenerator, Completion, GenerationSettings
+from psa_guard.generation import ChatGenerator, Completion, GenerationSettings, Steering
 from psa_guard.loading import LoadedModel
 
 __all__ = ["CacheStats", "EvalRequest", "EvalRun", "JudgedItem", "model_id", "run_eval"]
@@ -40,6 +40,8 @@ class EvalRequest:
         seed: the sampling seed of ``limit``.
         batch_size: prompts per ``generate`` call.
         data: the safety-data folder (None: ``PSA_GUARD_DATA`` or the default).
+        steering: preference and beta of guided configurations (``--alpha``/``--beta``); results
+            are cached and reported under :func:`~psa_guard.configs.config_label`.
     """
 
     configs: tuple[str, ...]
@@ -49,6 +51,7 @@ class EvalRequest:
     seed: int = 0
     batch_size: int = 8
     data: str | Path | None = None
+    steering: Steering | None = None
 
     def validate(self) -> None:
         """Check names and numbers before anything slow happens.
@@ -62,7 +65,12 @@ class EvalRequest:
         if not self.suites:
             raise ConfigurationError("give at least one --suite")
         for name in self.configs:
-            get_config(name)
+            config = get_config(name)
+            if self.steering is not None and not config.guided:
+                raise ConfigurationError(
+                    f"--alpha/--beta steer Pv-Arm guidance; configuration {name!r} does not use it "
+                    "(evaluate guided configurations such as arm and full separately)"
+                )
         for name in self.suites:
             get_suite(name)
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or (
@@ -193,13 +201,14 @@ def run_eval(
     total = len(request.configs) * sum(len(v) for v in suites.values())
     pending: list[tuple[str, str, str, SuitePrompt, Completion]] = []
     with tqdm(total=total, desc="replies", unit="reply", disable=not progress) as bar:
-        for config in request.configs:
+        for name_of_config in request.configs:
             built: list[ChatGenerator] = []
+            config = config_label(name_of_config, request.steering)
 
-            def make_generator(config: str = config,
+            def make_generator(name_of_config: str = name_of_config,
                                built: list[ChatGenerator] = built) -> ChatGenerator:
                 if not built:
-                    built.append(build_generator(config, loaded))
+                    built.append(build_generator(name_of_config, loaded, request.steering))
                 return built[0]
 
             for name, prompts in suites.items():

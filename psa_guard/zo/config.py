@@ -13,7 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from psa_guard.generation import ChatGenerator, Completion, Conversation, GenerationSettings
+from psa_guard.generation import (
+    ChatGenerator,
+    Completion,
+    Conversation,
+    GenerationSettings,
+    Steering,
+)
 from psa_guard.loading import LoadedModel
 from psa_guard.zo.optimizer import EmbeddingOptimizer, ZOSettings, model_responder
 
@@ -43,9 +49,10 @@ class ZOGenerator(ChatGenerator):
         return self.scorer
 
     def generate(
-        self, conversations: Sequence[Conversation], settings: GenerationSettings
+        self, conversations: Sequence[Conversation], settings: GenerationSettings,
+        steering: Sequence[Steering | None] | None = None,
     ) -> list[Completion]:
-        completions = super().generate(conversations, settings)
+        completions = super().generate(conversations, settings, steering)
         scores = self._scorer().score([c.text for c in completions])
         optimizer = EmbeddingOptimizer(model_responder(self, settings), self._scorer(),
                                        self.zo_settings)

@@ -1,0 +1,178 @@
+"""Guided decoding with the lexicographic rule (method.md section 4), as a logits processor.
+
+At each step, for each row:
+
+1. **Safety stage.** The generating model (DiReg-patched in ``full``) proposes its nucleus: the
+   smallest set of tokens whose probability reaches ``top_p`` (at most ``max_candidates``). Tokens
+   that would complete one of the policy's blocked terms are removed (the hard constraint). This is
+   the safe set; nothing outside it can be chosen.
+2. **Prosocial stage.** Inside the safe set only, each candidate ``v`` is scored
+   ``log pi_safe(v) + (1 / beta) * log pi_r(v | alpha)``. ``log pi_r`` is normalised over the safe
+   set, which differs from the full-vocabulary normalisation by a per-row constant that softmax and
+   argmax ignore; so the output head of the reward model is applied to the candidates only.
+
+Every other token gets ``-inf``, so temperature, top-p sampling, greedy decoding, stop sequences
+and streaming all work on the result unchanged. The equations are the pure functions
+:func:`safe_candidates` and :func:`lexicographic_scores`; :class:`ArmGuidance` wires them to the
+reward model and its KV cache.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from transformers import LogitsProcessor
+from transformers.cache_utils import DynamicCache
+
+from psa_guard.arm.model import PvArm, positions_from_mask
+
+__all__ = ["ArmGuidance", "TermVeto", "lexicographic_scores", "safe_candidates"]
+
+NEG_INF = float("-inf")
+
+
+def safe_candidates(logits: torch.Tensor, top_p: float, max_candidates: int
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The nucleus of the safety model, as candidate ids.
+
+    Args:
+        logits: ``(batch, vocab)`` the generating model's scores.
+        top_p: nucleus mass in (0, 1].
+        max_candidates: at most this many candidates per row (C).
+
+    Returns:
+        ``(ids, logprobs, in_nucleus)``, each ``(batch, C)``: candidate token ids by falling
+        probability, their log-probabilities under the safety model, and whether each lies in the
+        nucleus (the first always does).
+    """
+    logprobs = torch.log_softmax(logits.float(), dim=-1)
+    top, ids = logprobs.topk(min(max_candidates, logits.shape[-1]), dim=-1)
+    before = torch.cumsum(top.exp(), dim=-1) - top.exp()      # mass strictly before each token
+    in_nucleus = before < top_p
+    in_nucleus[:, 0] = True
+    return ids, top, in_nucleus
+
+
+def lexicographic_scores(safe_logprobs: torch.Tensor, reward_logits: torch.Tensor,
+                         allowed: torch.Tensor, inverse_beta: torch.Tensor) -> torch.Tensor:
+    """``log pi_safe + (1/beta) log pi_r`` on allowed candidates, ``-inf`` elsewhere.
+
+    Args:
+        safe_logprobs: ``(batch, C)`` the safety model's log-probabilities of the candidates.
+        reward_logits: ``(batch, C)`` the reward model's logits of the candidates.
+        allowed: ``(batch, C)`` bool, the safe set (at least one True per row).
+        inverse_beta: ``(batch,)`` guidance strength ``1 / beta`` per row (0 = no guidance).
+
+    Returns:
+        ``(batch, C)`` combined scores; a disallowed candidate is ``-inf`` whatever its reward.
+    """
+    reward = torch.log_softmax(reward_logits.float().masked_fill(~allowed, NEG_INF), dim=-1)
+    reward = torch.nan_to_num(reward, neginf=0.0)  # masked entries are -inf below anyway
+    combined = safe_logprobs.float() + inverse_beta.float().unsqueeze(1) * reward
+    return combined.masked_fill(~allowed, NEG_INF)
+
+
+class TermVeto:
+    """The hard constraint: vetoes candidate tokens that would complete a blocked term.
+
+    Args:
+        tokenizer: decodes candidate tokens.
+        terms: blocked strings, matched case-insensitively in the reply.
+    """
+
+    def __init__(self, tokenizer: Any, terms: Sequence[str]) -> None:
+        self.terms = tuple(t.lower() for t in terms if t)
+        self.tokenizer = tokenizer
+        self._piece = functools.lru_cache(maxsize=65536)(self._decode)
+
+    def _decode(self, token: int) -> str:
+        return str(self.tokenizer.decode([token]))
+
+    def __bool__(self) -> bool:
+        return bool(self.terms)
+
+    def __call__(self, replies: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+        """``(batch, C)`` bool, True where the candidate must be vetoed.
+
+        Args:
+            replies: ``(batch, generated)`` the reply tokens so far.
+            candidates: ``(batch, C)`` candidate ids.
+        """
+        vetoed = torch.zeros(candidates.shape, dtype=torch.bool)
+        longest = max(len(t) for t in self.terms)
+        for row in range(candidates.shape[0]):
+            tail = self.tokenizer.decode(replies[row, -longest:].tolist()).lower()[-longest:]
+            for col, token in enumerate(candidates[row].tolist()):
+                text = tail + self._piece(token).lower()
+                vetoed[row, col] = any(t in text and t not in tail for t in self.terms)
+        return vetoed
+
+
+class ArmGuidance(LogitsProcessor):
+    """The lexicographic rule as a ``transformers`` logits processor for one ``generate`` call.
+
+    The base model's forward feeds ``sink`` (via :meth:`PvArm.capture`) with the hidden state
+    entering the reward model's layers; each call consumes it, advances the reward model's own KV
+    cache by the new tokens, and rewrites the scores.
+
+    Args:
+        arm: the reward model.
+        alpha: ``(batch, k)`` preference per row.
+        inverse_beta: ``(batch,)`` ``1 / beta`` per row.
+        prompt_mask: ``(batch, prompt)`` the left-padded prompt's attention mask.
+        sink: the capture list shared with :meth:`PvArm.capture`.
+        top_p: nucleus mass of the safe set.
+        max_candidates: cap on the safe set's size.
+        veto: the hard constraint (None: no blocked terms).
+        eos_token_id: kept when the veto empties a row.
+    """
+
+    def __init__(self, arm: PvArm, alpha: torch.Tensor, inverse_beta: torch.Tensor,
+                 prompt_mask: torch.Tensor, sink: list[torch.Tensor], *, top_p: float = 0.9,
+                 max_candidates: int = 20, veto: TermVeto | None = None,
+                 eos_token_id: int | None = None) -> None:
+        self.arm = arm
+        self.alpha = alpha
+        self.inverse_beta = inverse_beta
+        self.prompt_mask = prompt_mask
+        self.sink = sink
+        self.top_p = top_p
+        self.max_candidates = max_candidates
+        self.veto = veto if veto else None
+        self.eos_token_id = eos_token_id
+        self.cache = DynamicCache()
+        self.steps = 0
+
+    def _reward_state(self) -> torch.Tensor:
+        if not self.sink:
+            raise RuntimeError("ArmGuidance got no hidden state: generate without PvArm.capture")
+        hidden = torch.cat(self.sink, dim=1) if len(self.sink) > 1 else self.sink[0]
+        self.sink.clear()
+        batch = self.prompt_mask.shape[0]
+        mask = torch.cat((self.prompt_mask, self.prompt_mask.new_ones(batch, self.steps)), dim=1)
+        positions = positions_from_mask(mask)[:, -hidden.shape[1]:]
+        state = self.arm.upper(hidden, self.alpha, mask, positions, self.cache)
+        return state[:, -1]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        state = self._reward_state()
+        self.steps += 1
+        ids, logprobs, allowed = safe_candidates(scores, self.top_p, self.max_candidates)
+        if self.veto is not None:
+            replies = input_ids[:, self.prompt_mask.shape[1]:]
+            vetoed = self.veto(replies, ids)
+            allowed = allowed & ~vetoed
+            empty = ~allowed.any(dim=1)
+            if empty.any():  # the whole nucleus is vetoed: widen to every non-vetoed candidate
+                allowed[empty] = ~vetoed[empty]
+            empty = ~allowed.any(dim=1)
+            if empty.any() and self.eos_token_id is not None:  # nothing safe left: end the reply
+                ids[empty, 0] = self.eos_token_id
+                allowed[empty, 0] = True
+        reward = torch.einsum("bd,bcd->bc", state, self.arm.head_weight[ids])
+        combined = lexicographic_scores(logprobs, reward, allowed, self.inverse_beta)
+        out = torch.full_like(scores, NEG_INF)
+        return out.scatter(1, ids, combined.to(scores.dtype))
