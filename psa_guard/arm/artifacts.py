@@ -18,7 +18,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from psa_guard.arm.model import ArmConfig, PvArm
-from psa_guard.errors import ArmAdapterError
+from psa_guard.errors import ArmAdapterError, ConfigurationError
 
 __all__ = ["SHIPPED_ADAPTER", "load_arm", "read_metadata", "save_arm"]
 
@@ -86,7 +86,10 @@ def load_arm(host: Any, path: Path | None = None, *, checksum: str | None = None
             f"the Pv-Arm adapter {path} was trained on base model {meta['base_checksum']}, not "
             f"{checksum}; train one for this model with `psa-guard arm train`"
         )
-    arm = PvArm(host, ArmConfig.from_dict(meta["config"]))
+    try:
+        arm = PvArm(host, ArmConfig.from_dict(meta["config"]))
+    except ConfigurationError as exc:
+        raise ArmAdapterError(f"{path} does not fit this model: {exc}") from exc
     expected = arm.adapter_state()
     with safe_open(str(path), framework="pt") as handle:
         names = set(handle.keys())
