@@ -57,10 +57,15 @@ class Steering:
         preference: weights over :data:`psa_guard.attributes.ATTRIBUTES`, normalised to sum to 1
             (None: the generator's default).
         beta: guidance temperature; the reward model's weight is ``1 / beta`` (None: default).
+        safe_top_p: nucleus mass of the safety stage's candidate set (None: default).
+        blocked_terms: strings the reply must never contain (the hard constraint), added to the
+            generator's own.
     """
 
     preference: tuple[float, ...] | None = None
     beta: float | None = None
+    safe_top_p: float | None = None
+    blocked_terms: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.preference is not None:
@@ -74,6 +79,20 @@ class Steering:
             object.__setattr__(self, "preference", tuple(w / total for w in weights))
         if self.beta is not None and not (self.beta > 0 and self.beta != float("inf")):
             raise ConfigurationError(f"steering beta must be a finite number > 0; got {self.beta}")
+        if self.safe_top_p is not None and not 0 < self.safe_top_p <= 1:
+            raise ConfigurationError(f"steering safe_top_p must be in (0, 1]; got {self.safe_top_p}")
+        object.__setattr__(self, "blocked_terms", tuple(str(t) for t in self.blocked_terms if t))
+
+    def merged(self, override: Steering | None) -> Steering:
+        """This steering with every field that ``override`` sets taken from ``override``."""
+        if override is None:
+            return self
+        return Steering(
+            override.preference if override.preference is not None else self.preference,
+            override.beta if override.beta is not None else self.beta,
+            override.safe_top_p if override.safe_top_p is not None else self.safe_top_p,
+            tuple(dict.fromkeys((*self.blocked_terms, *override.blocked_terms))),
+        )
 
 
 @dataclass(frozen=True)

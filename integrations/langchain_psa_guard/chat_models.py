@@ -18,7 +18,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
@@ -42,9 +42,10 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
-from psa_guard.configs import build_generator, config_names
+from psa_guard.attributes import parse_preference
+from psa_guard.configs import build_generator, config_names, get_config
 from psa_guard.errors import ConfigurationError, InvalidMessagesError
-from psa_guard.generation import ChatGenerator, Completion, GenerationSettings
+from psa_guard.generation import ChatGenerator, Completion, GenerationSettings, Steering
 from psa_guard.guard import GuardedReply, PolicyGuard
 from psa_guard.loading import load_model
 from psa_guard.policy import Policy
@@ -63,6 +64,7 @@ logger = logging.getLogger(__name__)
 
 _SETTING_KEYS = {"temperature", "max_tokens", "top_p", "seed", "stop"}
 _ROUTING_KEYS = {"context", "locale"}
+_STEERING_KEYS = {"alpha", "beta"}
 _TOOL_KEYS = {"tools", "tool_choice"}
 _CALL_BLOCKS = {"tool_use", "tool_call", "function_call"}
 _ROLE_OF = {"human": "user", "ai": "assistant", "system": "system"}
@@ -145,12 +147,27 @@ def _forced_tool(tools: list[dict[str, Any]], tool_choice: Any) -> dict[str, Any
     return None
 
 
+def _preference(value: Any, name: str = "alpha") -> tuple[float, ...] | None:
+    """``alpha`` as normalised weights: None, ``"empathy=0.4,helpfulness=0.6"`` or a dict."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        value = ",".join(f"{k}={v}" for k, v in value.items())
+    if not isinstance(value, str):
+        raise ConfigurationError(
+            f"{name} must be a dict such as {{'empathy': 0.4, 'helpfulness': 0.6}} or the string "
+            f"'empathy=0.4,helpfulness=0.6'; got {type(value).__name__}"
+        )
+    return parse_preference(value)
+
+
 def _fill_call(
     generator: ChatGenerator,
     messages: list[dict[str, str]],
     settings: GenerationSettings,
     tools: list[dict[str, Any]],
     forced: dict[str, Any] | str,
+    steering: Steering | None = None,
 ) -> Completion:
     """A forced tool call: the model picks the tool if needed, the schema gives the JSON, and
     the model writes each argument value."""
@@ -160,7 +177,7 @@ def _fill_call(
     def complete(prefix: str, stops: tuple[str, ...]) -> str:
         step = dataclasses.replace(settings, stop=(*settings.stop, *stops))
         pieces.append(generator.submit([*messages, {"role": "assistant", "content": prefix}],
-                                       step))
+                                       step, steering))
         return pieces[-1].text
 
     tool = choose_tool(tools, complete) if forced == "any" else forced
@@ -187,6 +204,15 @@ class ChatPSAGuard(BaseChatModel):
         seed: makes sampling reproducible.
         stop: default stop sequences.
         threads: torch CPU threads.
+        alpha: Pv-Arm preference for guided configurations (``arm``, ``full``): a dict such as
+            ``{"empathy": 0.4, "helpfulness": 0.6}`` or ``"empathy=0.4,helpfulness=0.6"``
+            (unnamed attributes 0; normalised). With a policy, the context's preference applies
+            unless ``alpha`` is given.
+        beta: Pv-Arm guidance temperature (weight ``1 / beta``); same precedence as ``alpha``.
+
+    With a guided configuration, each request is steered by its policy context (preference,
+    beta, and the hard constraint's nucleus and blocked terms), overridden by ``alpha``/``beta``
+    given at construction or per call (``llm.invoke("hi", alpha={"empathy": 1})``).
 
     Any of ``model``, ``temperature``, ``max_tokens``, ``top_p``, ``seed`` and ``stop`` can be
     overridden per call: ``llm.invoke("hi", temperature=0.7)`` or ``llm.bind(max_tokens=20)``.
@@ -216,6 +242,10 @@ class ChatPSAGuard(BaseChatModel):
     """Moderation scorer for the policy checks (None: the local default scorer)."""
     zo_settings: Any = Field(default=None, exclude=True)
     """:class:`psa_guard.zo.ZOSettings` for the policy's ``repair`` action (None: defaults)."""
+    alpha: dict[str, float] | str | None = None
+    """Pv-Arm preference (guided configurations only); see the class docstring."""
+    beta: float | None = None
+    """Pv-Arm guidance temperature (guided configurations only)."""
 
     _guard: PolicyGuard | None = PrivateAttr(default=None)
 
@@ -245,6 +275,7 @@ class ChatPSAGuard(BaseChatModel):
             raise ConfigurationError(f"direg_lambda must be >= 0, got {self.direg_lambda}")
         if self.direg_k is not None and not 0 < self.direg_k <= 100:
             raise ConfigurationError(f"direg_k must be a percentage in (0, 100], got {self.direg_k}")
+        self._explicit_steering(self.alpha, self.beta)  # validates alpha and beta
 
     @property
     def _llm_type(self) -> str:
@@ -256,6 +287,7 @@ class ChatPSAGuard(BaseChatModel):
             "model": self.model, "config": self.config, "temperature": self.temperature,
             "max_tokens": self.max_tokens, "top_p": self.top_p, "seed": self.seed,
             "stop": self.stop, "policy": self._policy_name(), "context": self.context,
+            "alpha": self.alpha, "beta": self.beta,
         }
 
     def _policy_name(self) -> str | None:
@@ -287,6 +319,25 @@ class ChatPSAGuard(BaseChatModel):
             self._guard = PolicyGuard(policy, self.scorer)
         return self._guard
 
+    def _explicit_steering(self, alpha: Any, beta: float | None) -> Steering | None:
+        """``alpha``/``beta`` as a Steering (None if neither is set); refused on unguided configs."""
+        if alpha is None and beta is None:
+            return None
+        if not get_config(self.config).guided:
+            raise ConfigurationError(
+                f"alpha/beta steer Pv-Arm guidance, which config={self.config!r} does not use; set "
+                "config='arm' or config='full'"
+            )
+        return Steering(_preference(alpha), beta)
+
+    def _steering(self, call: dict[str, Any]) -> Steering | None:
+        """The request's steering: policy context, then explicit alpha/beta (None: unguided)."""
+        if not get_config(self.config).guided:
+            return None
+        guard = self._policy_guard()
+        base = guard.resolve(call["context"]).steering() if guard is not None else Steering()
+        return base.merged(call["steering"])
+
     def _settings(self, overrides: dict[str, Any]) -> GenerationSettings:
         values: dict[str, Any] = {
             "temperature": self.temperature, "max_tokens": self.max_tokens, "top_p": self.top_p,
@@ -303,12 +354,12 @@ class ChatPSAGuard(BaseChatModel):
 
     def _split_kwargs(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Validate call arguments: model, decoding settings, routing and tools."""
-        unknown = set(kwargs) - _SETTING_KEYS - _ROUTING_KEYS - _TOOL_KEYS - {"model"}
+        unknown = set(kwargs) - _SETTING_KEYS - _ROUTING_KEYS - _TOOL_KEYS - _STEERING_KEYS - {"model"}
         unknown = {k for k in unknown if not k.startswith("ls_")}
         if unknown:
             raise ConfigurationError(
                 f"unsupported ChatPSAGuard call argument(s): {', '.join(sorted(unknown))}; "
-                f"supported: model, context, locale, tools, tool_choice, "
+                f"supported: model, context, locale, alpha, beta, tools, tool_choice, "
                 f"{', '.join(sorted(_SETTING_KEYS))}"
             )
         overrides = {k: kwargs[k] for k in _SETTING_KEYS if k in kwargs}
@@ -321,6 +372,8 @@ class ChatPSAGuard(BaseChatModel):
             "locale": kwargs.get("locale", self.locale),
             "tools": kwargs.get("tools") or [],
             "tool_choice": kwargs.get("tool_choice"),
+            "steering": self._explicit_steering(kwargs.get("alpha", self.alpha),
+                                                kwargs.get("beta", self.beta)),
         }
 
     def _run(self, messages: list[BaseMessage], call: dict[str, Any]) -> AIMessage:
@@ -336,10 +389,12 @@ class ChatPSAGuard(BaseChatModel):
                 forced["function"]["name"])
             dicts.insert(0, {"role": "system", "content": tools_instruction(tools, required)})
 
+        steering = self._steering(call)
+
         def generate(prepared: list[dict[str, str]]) -> Completion:
             if forced is None:
-                return generator.submit(prepared, settings)
-            return _fill_call(generator, prepared, settings, tools, forced)
+                return generator.submit(prepared, settings, steering)
+            return _fill_call(generator, prepared, settings, tools, forced, steering)
 
         guard = self._policy_guard()
         guarded: GuardedReply | None = None
@@ -457,14 +512,15 @@ class ChatPSAGuard(BaseChatModel):
         generator = self._generator(call["model"])
         settings = call["settings"]
         guard = self._policy_guard()
+        steering = self._steering(call)
         pieces: Iterator[tuple[str, Completion | None, GuardedReply | None]]
         if guard is None:
             pieces = ((p.text, p.completion, None) for p in generator.stream(
-                to_chat_dicts(messages), settings))
+                to_chat_dicts(messages), settings, steering))
         else:
             pieces = ((text, reply.completion if reply else None, reply) for text, reply in
                       guard.stream(to_chat_dicts(messages), call["context"],
-                                   lambda prepared: generator.stream(prepared, settings),
+                                   lambda prepared: generator.stream(prepared, settings, steering),
                                    call["locale"]))
         for text, completion, reply in pieces:
             if completion is None and reply is None:
@@ -482,9 +538,9 @@ class ChatPSAGuard(BaseChatModel):
     # ---- routing from RunnableConfig ----------------------------------------------------------
     @staticmethod
     def _configurable(config: RunnableConfig | None, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Lift ``configurable["context"]`` / ``["locale"]`` into call kwargs (kwargs win)."""
+        """Lift ``configurable`` context, locale, alpha and beta into call kwargs (kwargs win)."""
         configurable = (config or {}).get("configurable") or {}
-        lifted = {k: configurable[k] for k in _ROUTING_KEYS if k in configurable}
+        lifted = {k: configurable[k] for k in _ROUTING_KEYS | _STEERING_KEYS if k in configurable}
         return {**lifted, **kwargs}
 
     def invoke(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,

@@ -66,25 +66,20 @@ class ArmGenerator(ChatGenerator):
             raise ConfigurationError(f"top_p must be in (0, 1]; got {self.top_p}")
         if self.max_candidates < 1:
             raise ConfigurationError(f"max_candidates must be >= 1; got {self.max_candidates}")
-        if self.blocked_terms:
-            self._veto = TermVeto(self.loaded.tokenizer, self.blocked_terms)
+        self._veto = TermVeto(self.loaded.tokenizer)
 
     @property
     def name(self) -> str:
         return f"{self.loaded.name}+pvarm"
 
-    def row_tensors(self, rows: int, steering: Sequence[Steering | None] | None
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``alpha`` ``(rows, k)`` and ``1/beta`` ``(rows,)`` from per-row steering and defaults."""
+    def row_steering(self, rows: int, steering: Sequence[Steering | None] | None
+                     ) -> list[Steering]:
+        """Each row's complete steering: the request's fields over the generator's defaults."""
         entries = list(steering) if steering is not None else [None] * rows
         if len(entries) != rows:
             raise ConfigurationError(f"got {len(entries)} steering entries for {rows} rows")
-        alpha = [s.preference if s is not None and s.preference is not None else self.preference
-                 for s in entries]
-        beta = [s.beta if s is not None and s.beta is not None else self.beta for s in entries]
-        dtype = self.arm.head_weight.dtype if self.arm is not None else torch.float32
-        return (torch.tensor(alpha, dtype=dtype),
-                1.0 / torch.tensor(beta, dtype=torch.float32))
+        default = Steering(self.preference, self.beta, self.top_p, self.blocked_terms)
+        return [default.merged(entry) for entry in entries]
 
     def _generate_call(
         self,
@@ -97,11 +92,16 @@ class ArmGenerator(ChatGenerator):
         extra_processors: Sequence[Any] = (),
     ) -> torch.Tensor:
         assert self.arm is not None  # checked in __post_init__
-        alpha, inverse_beta = self.row_tensors(input_ids.shape[0], steering)
+        rows = self.row_steering(input_ids.shape[0], steering)
         sink: list[torch.Tensor] = []
         guidance = ArmGuidance(
-            self.arm, alpha, inverse_beta, attention_mask, sink, top_p=self.top_p,
+            self.arm,
+            torch.tensor([r.preference for r in rows], dtype=self.arm.head_weight.dtype),
+            1.0 / torch.tensor([r.beta for r in rows], dtype=torch.float32),
+            attention_mask, sink,
+            top_p=torch.tensor([r.safe_top_p for r in rows], dtype=torch.float32),
             max_candidates=self.max_candidates, veto=self._veto,
+            blocked_terms=[r.blocked_terms for r in rows],
             eos_token_id=self.loaded.tokenizer.eos_token_id,
         )
         with self.arm.capture(self.loaded.model, sink):

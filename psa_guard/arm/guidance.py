@@ -34,13 +34,13 @@ __all__ = ["ArmGuidance", "TermVeto", "lexicographic_scores", "safe_candidates"]
 NEG_INF = float("-inf")
 
 
-def safe_candidates(logits: torch.Tensor, top_p: float, max_candidates: int
+def safe_candidates(logits: torch.Tensor, top_p: float | torch.Tensor, max_candidates: int
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The nucleus of the safety model, as candidate ids.
 
     Args:
         logits: ``(batch, vocab)`` the generating model's scores.
-        top_p: nucleus mass in (0, 1].
+        top_p: nucleus mass in (0, 1], one for all rows or ``(batch,)``.
         max_candidates: at most this many candidates per row (C).
 
     Returns:
@@ -51,7 +51,8 @@ def safe_candidates(logits: torch.Tensor, top_p: float, max_candidates: int
     logprobs = torch.log_softmax(logits.float(), dim=-1)
     top, ids = logprobs.topk(min(max_candidates, logits.shape[-1]), dim=-1)
     before = torch.cumsum(top.exp(), dim=-1) - top.exp()      # mass strictly before each token
-    in_nucleus = before < top_p
+    mass = top_p.unsqueeze(1) if isinstance(top_p, torch.Tensor) else top_p
+    in_nucleus = before < mass
     in_nucleus[:, 0] = True
     return ids, top, in_nucleus
 
@@ -78,36 +79,38 @@ def lexicographic_scores(safe_logprobs: torch.Tensor, reward_logits: torch.Tenso
 class TermVeto:
     """The hard constraint: vetoes candidate tokens that would complete a blocked term.
 
+    Terms are matched case-insensitively against the end of the reply plus the candidate's text.
+
     Args:
-        tokenizer: decodes candidate tokens.
-        terms: blocked strings, matched case-insensitively in the reply.
+        tokenizer: decodes candidate tokens (decoded pieces are cached).
     """
 
-    def __init__(self, tokenizer: Any, terms: Sequence[str]) -> None:
-        self.terms = tuple(t.lower() for t in terms if t)
+    def __init__(self, tokenizer: Any) -> None:
         self.tokenizer = tokenizer
         self._piece = functools.lru_cache(maxsize=65536)(self._decode)
 
     def _decode(self, token: int) -> str:
-        return str(self.tokenizer.decode([token]))
+        return str(self.tokenizer.decode([token])).lower()
 
-    def __bool__(self) -> bool:
-        return bool(self.terms)
-
-    def __call__(self, replies: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+    def __call__(self, replies: torch.Tensor, candidates: torch.Tensor,
+                 terms: Sequence[Sequence[str]]) -> torch.Tensor:
         """``(batch, C)`` bool, True where the candidate must be vetoed.
 
         Args:
             replies: ``(batch, generated)`` the reply tokens so far.
             candidates: ``(batch, C)`` candidate ids.
+            terms: the blocked terms of each row (an empty sequence vetoes nothing).
         """
         vetoed = torch.zeros(candidates.shape, dtype=torch.bool)
-        longest = max(len(t) for t in self.terms)
-        for row in range(candidates.shape[0]):
+        for row, row_terms in enumerate(terms):
+            lowered = [t.lower() for t in row_terms if t]
+            if not lowered:
+                continue
+            longest = max(len(t) for t in lowered)
             tail = self.tokenizer.decode(replies[row, -longest:].tolist()).lower()[-longest:]
             for col, token in enumerate(candidates[row].tolist()):
-                text = tail + self._piece(token).lower()
-                vetoed[row, col] = any(t in text and t not in tail for t in self.terms)
+                text = tail + self._piece(token)
+                vetoed[row, col] = any(t in text and t not in tail for t in lowered)
         return vetoed
 
 
@@ -124,15 +127,17 @@ class ArmGuidance(LogitsProcessor):
         inverse_beta: ``(batch,)`` ``1 / beta`` per row.
         prompt_mask: ``(batch, prompt)`` the left-padded prompt's attention mask.
         sink: the capture list shared with :meth:`PvArm.capture`.
-        top_p: nucleus mass of the safe set.
+        top_p: nucleus mass of the safe set, one for all rows or ``(batch,)``.
         max_candidates: cap on the safe set's size.
-        veto: the hard constraint (None: no blocked terms).
+        veto: the hard constraint's matcher (None: no blocked terms).
+        blocked_terms: each row's blocked terms (used with ``veto``).
         eos_token_id: kept when the veto empties a row.
     """
 
     def __init__(self, arm: PvArm, alpha: torch.Tensor, inverse_beta: torch.Tensor,
-                 prompt_mask: torch.Tensor, sink: list[torch.Tensor], *, top_p: float = 0.9,
-                 max_candidates: int = 20, veto: TermVeto | None = None,
+                 prompt_mask: torch.Tensor, sink: list[torch.Tensor], *,
+                 top_p: float | torch.Tensor = 0.9, max_candidates: int = 20,
+                 veto: TermVeto | None = None, blocked_terms: Sequence[Sequence[str]] = (),
                  eos_token_id: int | None = None) -> None:
         self.arm = arm
         self.alpha = alpha
@@ -141,7 +146,8 @@ class ArmGuidance(LogitsProcessor):
         self.sink = sink
         self.top_p = top_p
         self.max_candidates = max_candidates
-        self.veto = veto if veto else None
+        self.blocked_terms = [tuple(t) for t in blocked_terms]
+        self.veto = veto if veto is not None and any(self.blocked_terms) else None
         self.eos_token_id = eos_token_id
         self.cache = DynamicCache()
         self.steps = 0
@@ -163,7 +169,7 @@ class ArmGuidance(LogitsProcessor):
         ids, logprobs, allowed = safe_candidates(scores, self.top_p, self.max_candidates)
         if self.veto is not None:
             replies = input_ids[:, self.prompt_mask.shape[1]:]
-            vetoed = self.veto(replies, ids)
+            vetoed = self.veto(replies, ids, self.blocked_terms)
             allowed = allowed & ~vetoed
             empty = ~allowed.any(dim=1)
             if empty.any():  # the whole nucleus is vetoed: widen to every non-vetoed candidate

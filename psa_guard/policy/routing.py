@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import Any
 
 from psa_guard.errors import ConfigurationError, PolicyError
+from psa_guard.generation import Steering
 from psa_guard.policy.issues import Issue
 from psa_guard.policy.schema import (
     ATTRIBUTES,
@@ -133,6 +134,17 @@ class ResolvedContext:
     def preference_map(self) -> Mapping[str, float]:
         """The normalised preference as a read-only ``{attribute: weight}`` mapping."""
         return MappingProxyType(dict(zip(ATTRIBUTES, self.preference, strict=True)))
+
+    def steering(self) -> Steering:
+        """This context's Pv-Arm steering: preference, beta and the hard constraint.
+
+        Guided configurations (``arm``, ``full``) decode each request with its context's steering;
+        with the hard constraint disabled, the safe set is not narrowed to a nucleus.
+        """
+        hard = self.hard_constraint
+        if not hard.enabled:
+            return Steering(self.preference, self.beta, 1.0, ())
+        return Steering(self.preference, self.beta, hard.top_p, tuple(hard.blocked_terms))
 
     def resources_for(self, locale: str | None = None) -> tuple[Resource, ...]:
         """The resources that apply to ``locale`` (all of them for ``None``), in file order."""

@@ -257,17 +257,23 @@ def test_streaming_sampling_and_stop_sequences_work_guided(loaded: LoadedModel) 
 
 def test_blocked_terms_are_vetoed(loaded: LoadedModel) -> None:
     tok = loaded.tokenizer
-    veto = TermVeto(tok, ["Paris"])
-    reply = torch.tensor([tok.encode("The capital is", add_special_tokens=False)])
+    veto = TermVeto(tok)
+    reply = torch.tensor([tok.encode("The capital is", add_special_tokens=False)] * 2)
     paris = tok.encode(" Paris", add_special_tokens=False)[0]
     other = tok.encode(" London", add_special_tokens=False)[0]
-    assert veto(reply, torch.tensor([[paris, other]])).tolist() == [[True, False]]
+    candidates = torch.tensor([[paris, other]] * 2)
+    assert veto(reply, candidates, [["Paris"], []]).tolist() == [[True, False], [False, False]]
     arm = _randomise(PvArm(loaded.model, ArmConfig(layers=1)))
     base_text = ChatGenerator(loaded).generate(["hi"], GREEDY)[0].text
     word = base_text.split()[0] if base_text.split() else ""
     if len(word) >= 3:
         guided = ArmGenerator(loaded, arm=arm, beta=1e12, top_p=1.0, blocked_terms=(word,))
         assert word.lower() not in guided.generate(["hi"], GREEDY)[0].text.lower()
+        # the same term as per-request steering (a policy's hard constraint), one row only
+        plain = ArmGenerator(loaded, arm=arm, beta=1e12, top_p=1.0)
+        texts = [c.text for c in plain.generate(["hi", "hi"], GREEDY,
+                                                [Steering(blocked_terms=(word,)), None])]
+        assert word.lower() not in texts[0].lower() and texts[1] == base_text
 
 
 def test_arm_generator_validates_its_settings(loaded: LoadedModel) -> None:
@@ -294,8 +300,14 @@ def test_parse_preference_and_errors() -> None:
             parse_preference(bad)
 
 
-def test_steering_normalises_and_validates() -> None:
+def test_steering_normalises_merges_and_validates() -> None:
     assert Steering((2, 2, 0, 0, 0)).preference == (0.5, 0.5, 0, 0, 0)
+    policy = Steering((1, 0, 0, 0, 0), beta=2.0, safe_top_p=0.8, blocked_terms=("a",))
+    merged = policy.merged(Steering(beta=0.5, blocked_terms=("b",)))
+    assert merged == Steering((1, 0, 0, 0, 0), 0.5, 0.8, ("a", "b"))
+    assert policy.merged(None) is policy
+    with pytest.raises(ConfigurationError, match="safe_top_p"):
+        Steering(safe_top_p=0.0)
     with pytest.raises(ConfigurationError):
         Steering((0, 0, 0, 0, 0))
     with pytest.raises(ConfigurationError):
