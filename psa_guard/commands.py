@@ -79,9 +79,13 @@ def _settings(args: argparse.Namespace) -> GenerationSettings:
     )
 
 
-def _generator(args: argparse.Namespace) -> Any:
+def _generator(args: argparse.Namespace, guard: PolicyGuard | None = None) -> Any:
+    """The configuration's generator; a guided one is steered by ``--alpha``/``--beta`` over the
+    policy context's preference, beta and hard constraint (when a policy is given)."""
     config = get_config(args.config)  # fail on a bad name before loading anything
     steering = steering_from_args(args)
+    if guard is not None and config.guided:
+        steering = guard.resolve(args.context).steering().merged(steering)
     if steering is not None and not config.guided:
         raise ConfigurationError(
             f"--alpha/--beta steer Pv-Arm guidance; configuration {args.config!r} does not use it "
@@ -168,7 +172,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     for error in errors:
         print(f"psa-guard: skipped {error}", file=sys.stderr)
     guard = _guard(args)
-    generator = _generator(args)
+    generator = _generator(args, guard)
     summary = run_generate_job(
         records, args.output, generator, _settings(args), config_name=args.config,
         batch_size=args.batch_size, guard=guard, context=args.context,
