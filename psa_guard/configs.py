@@ -8,8 +8,10 @@ modules, and :func:`build_generator` is the one place that wires them.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from psa_guard.attributes import format_preference
@@ -31,12 +33,26 @@ class GuardConfig:
         build: makes a generator from a loaded model (guided configurations also accept
             ``steering=``, their default preference and beta).
         guided: whether the configuration takes a preference (``--alpha``) and ``--beta``.
+        artifacts: the files the configuration's behaviour depends on (harm vector, adapter);
+            their checksums are part of the evaluation cache key, so retraining one never reuses
+            stale replies.
     """
 
     name: str
     description: str
     build: Callable[..., ChatGenerator]
     guided: bool = False
+    artifacts: Callable[[], tuple[Path, ...]] = field(default=lambda: ())
+
+    def fingerprint(self) -> str:
+        """A short checksum of :attr:`artifacts` ('' when there are none; 'missing' per absent file)."""
+        digests = []
+        for path in self.artifacts():
+            try:
+                digests.append(hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12])
+            except OSError:
+                digests.append("missing")
+        return "+".join(digests)
 
 
 _REGISTRY: dict[str, GuardConfig] = {}
@@ -112,8 +128,20 @@ def _build_direg(loaded: LoadedModel) -> ChatGenerator:
     return build_direg(loaded)
 
 
+def _vector() -> tuple[Path, ...]:
+    from psa_guard.direg.vector import SHIPPED_VECTOR
+
+    return (SHIPPED_VECTOR,)
+
+
+def _adapter() -> tuple[Path, ...]:
+    from psa_guard.arm.artifacts import SHIPPED_ADAPTER
+
+    return (SHIPPED_ADAPTER,)
+
+
 register_config(GuardConfig("direg", "DiReg: the model minus the shipped harm vector (patched copy)",
-                            _build_direg))
+                            _build_direg, artifacts=_vector))
 
 
 def _build_zo(loaded: LoadedModel) -> ChatGenerator:
@@ -139,6 +167,6 @@ def _build_full(loaded: LoadedModel, steering: Steering | None = None) -> ChatGe
 
 
 register_config(GuardConfig("arm", "Pv-Arm guidance on the unpatched model (shipped adapter)",
-                            _build_arm, guided=True))
+                            _build_arm, guided=True, artifacts=_adapter))
 register_config(GuardConfig("full", "DiReg patch, then Pv-Arm guidance inside its safe set",
-                            _build_full, guided=True))
+                            _build_full, guided=True, artifacts=lambda: (*_vector(), *_adapter())))

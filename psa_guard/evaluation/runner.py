@@ -204,6 +204,8 @@ def run_eval(
         for name_of_config in request.configs:
             built: list[ChatGenerator] = []
             config = config_label(name_of_config, request.steering)
+            fingerprint = get_config(name_of_config).fingerprint()
+            key_model = f"{model}#{fingerprint}" if fingerprint else model
 
             def make_generator(name_of_config: str = name_of_config,
                                built: list[ChatGenerator] = built) -> ChatGenerator:
@@ -213,7 +215,7 @@ def run_eval(
 
             for name, prompts in suites.items():
                 bar.set_postfix_str(f"{config}/{name}")
-                completions = _complete(make_generator, config, model, prompts, request.settings,
+                completions = _complete(make_generator, config, key_model, prompts, request.settings,
                                         request.batch_size, cache, stats, bar)
                 kind = get_suite(name).kind
                 pending.extend((config, name, kind, p, c) for p, c in zip(prompts, completions))

@@ -426,3 +426,17 @@ def test_adapter_round_trip_and_refusals(loaded: LoadedModel, tmp_path: Path) ->
                             loaded.tokenizer, "y")
         three.model.model.layers = three.model.model.layers[:1]
         load_arm(three.model, tmp_path / "two.safetensors")
+
+
+def test_config_fingerprint_follows_its_artifacts(tmp_path: Path) -> None:
+    from psa_guard.configs import GuardConfig, get_config
+
+    artifact = tmp_path / "adapter.safetensors"
+    config = GuardConfig("x", "test", lambda loaded: None, artifacts=lambda: (artifact,))
+    assert config.fingerprint() == "missing"
+    artifact.write_bytes(b"one")
+    first = config.fingerprint()
+    artifact.write_bytes(b"two")
+    assert config.fingerprint() != first and len(first) == 12
+    assert get_config("base").fingerprint() == ""
+    assert get_config("full").fingerprint().startswith(get_config("direg").fingerprint())
