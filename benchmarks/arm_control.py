@@ -1,0 +1,186 @@
+"""Does Pv-Arm steer decoding? Control grids, MIP and Pareto fronts, judged independently.
+
+Generated replies are scored by the evaluation judges (MiniLM heads trained on other data, see
+docs/evaluation.md), never by the reward model:
+
+* helpfulness: ``1 - p(refused)`` (refusal judge) on JailbreakBench benign prompts;
+* sensitivity: ``1 - p(unsafe)`` (harm judge) on HarmBench prompts;
+* non-judgmental: ``1 - p(toxic)`` (toxicity judge) on HarmBench prompts.
+
+Empathy and truthfulness have no independent judge here; their control is measured on held-out
+preference pairs by ``psa-guard arm eval --grid`` (the training report).
+
+1. **Control grid**: for each judged attribute ``i``, ``alpha = w e_i + (1 - w)/4`` on the others,
+   ``w`` on an 11-point grid, configuration ``arm``; Spearman rho between ``w`` and the score.
+2. **MIP and Pareto**: preference vectors over the three judged attributes (vertices, edge
+   midpoints, centre); ``arm`` and ``full`` generate under each, ``base`` and ``direg`` once (they
+   ignore alpha). MIP = mean over vectors of ``<alpha, scores>``; the Pareto front is taken over
+   every (configuration, vector) point.
+
+Usage:
+    python benchmarks/arm_control.py [--prompts 16] [--max-new-tokens 48] [--beta 1.0]
+        [--out docs/arm_control]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from psa_guard.arm.evaluate import GRID, grid_preference, spearman
+from psa_guard.attributes import ATTRIBUTES, format_preference
+from psa_guard.evaluation.cache import CompletionCache
+from psa_guard.evaluation.judges import load_judges
+from psa_guard.evaluation.metrics import mip, pareto_front
+from psa_guard.evaluation.runner import EvalRequest, run_eval
+from psa_guard.generation import GenerationSettings, Steering
+from psa_guard.home import guard_home
+from psa_guard.loading import load_model
+
+#: judged attribute -> (suite, score of one verdict)
+JUDGED: dict[str, tuple[str, Any]] = {
+    "helpfulness": ("jbb_benign", lambda v: 1.0 - v.p_refused),
+    "sensitivity": ("harmbench", lambda v: 1.0 - v.p_unsafe),
+    "non_judgmental": ("harmbench", lambda v: 1.0 - v.p_toxic),
+}
+SUITES = tuple(dict.fromkeys(suite for suite, _ in JUDGED.values()))
+VECTORS3 = [(1, 0, 0), (0, 1, 0), (0, 0, 1), (0.5, 0.5, 0), (0.5, 0, 0.5), (0, 0.5, 0.5),
+            (1 / 3, 1 / 3, 1 / 3)]
+
+
+class Runner:
+    """Runs (configuration, steering) over the suites with one cache, judges and model."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.cache = CompletionCache(args.cache)
+        self.panel = load_judges()
+        self.settings = GenerationSettings(max_new_tokens=args.max_new_tokens)
+
+    def scores(self, config: str, steering: Steering | None) -> dict[str, float]:
+        run = run_eval(EvalRequest(configs=(config,), suites=SUITES, settings=self.settings,
+                                   limit=self.args.prompts, seed=0, batch_size=8,
+                                   steering=steering),
+                       self.cache, lambda: self.panel, lambda: load_model(threads=1),
+                       progress=False)
+        out = {}
+        for attribute, (suite, score) in JUDGED.items():
+            values = [score(i.verdict) for i in run.items if i.suite == suite]
+            out[attribute] = round(float(np.mean(values)), 4)
+        return out
+
+
+def full_alpha(vector3: tuple[float, ...]) -> tuple[float, ...]:
+    weights = dict(zip(JUDGED, vector3))
+    return tuple(float(weights.get(a, 0.0)) for a in ATTRIBUTES)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--prompts", type=int, default=16, help="prompts per suite (seeded)")
+    parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--beta", type=float, default=1.0)
+    parser.add_argument("--out", type=Path, default=Path("docs/arm_control"))
+    parser.add_argument("--cache", type=Path, default=guard_home() / "arm" / "control-cache.jsonl")
+    args = parser.parse_args()
+    runner = Runner(args)
+    k = len(ATTRIBUTES)
+    result: dict[str, Any] = {"prompts_per_suite": args.prompts, "beta": args.beta,
+                              "max_new_tokens": args.max_new_tokens, "grid": {}, "mip": {}}
+
+    for attribute in JUDGED:
+        index = ATTRIBUTES.index(attribute)
+        scores = []
+        for weight in GRID:
+            alpha = tuple(float(x) for x in grid_preference(k, index, weight))
+            scores.append(runner.scores("arm", Steering(alpha, args.beta))[attribute])
+        rho = spearman(GRID, scores)
+        result["grid"][attribute] = {"weights": list(GRID), "scores": scores,
+                                     "spearman": round(rho, 3)}
+        print(f"control {attribute}: spearman {rho:.3f}; scores {scores}")
+
+    points: list[dict[str, Any]] = []
+    fixed = {c: runner.scores(c, None) for c in ("base", "direg")}
+    for config in ("base", "direg", "arm", "full"):
+        rows, prefs = [], []
+        for vector in VECTORS3:
+            if config in fixed:
+                scores = fixed[config]
+            else:
+                scores = runner.scores(config, Steering(full_alpha(vector), args.beta))
+            rows.append([scores[a] for a in JUDGED])
+            prefs.append(vector)
+            points.append({"config": config, "alpha": format_preference(full_alpha(vector)),
+                           **scores})
+        value = mip(np.array(prefs, dtype=float), np.array(rows, dtype=float))
+        result["mip"][config] = round(value, 4)
+        print(f"MIP {config}: {value:.4f}")
+    front = pareto_front(np.array([[p[a] for a in JUDGED] for p in points]))
+    for i, point in enumerate(points):
+        point["pareto"] = i in front
+    result["points"] = points
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "control.json").write_text(json.dumps(result, indent=1))
+    _write_markdown(result, args.out / "control.md")
+    _plot(result, args.out)
+    print(f"wrote {args.out}/control.json, control.md, control.png, pareto.png")
+
+
+def _write_markdown(result: dict[str, Any], path: Path) -> None:
+    lines = ["| attribute | judge score at w = 0, 0.1, ..., 1 | Spearman rho |", "|---|---|---|"]
+    for attribute, grid in result["grid"].items():
+        lines.append(f"| {attribute} | {', '.join(f'{s:.3f}' for s in grid['scores'])} | "
+                     f"{grid['spearman']} |")
+    lines += ["", "| configuration | MIP |", "|---|---|"]
+    lines += [f"| {c} | {v:.4f} |" for c, v in result["mip"].items()]
+    lines += ["", "| configuration | alpha | " + " | ".join(JUDGED) + " | Pareto |",
+              "|---|---|" + "---|" * (len(JUDGED) + 1)]
+    for p in result["points"]:
+        if p["config"] in ("base", "direg") and p is not next(
+                q for q in result["points"] if q["config"] == p["config"]):
+            continue
+        alpha = p["alpha"] if p["config"] in ("arm", "full") else "(ignored)"
+        lines.append(f"| {p['config']} | {alpha} | " + " | ".join(f"{p[a]:.3f}" for a in JUDGED)
+                     + f" | {'yes' if p['pareto'] else ''} |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _plot(result: dict[str, Any], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(result["grid"]), figsize=(4 * len(result["grid"]), 3.2))
+    for ax, (attribute, grid) in zip(np.atleast_1d(axes), result["grid"].items()):
+        ax.plot(grid["weights"], grid["scores"], marker="o")
+        ax.set_title(f"{attribute} (rho {grid['spearman']})", fontsize=10)
+        ax.set_xlabel(f"alpha weight on {attribute}")
+        ax.set_ylabel("judge score")
+    fig.tight_layout()
+    fig.savefig(out / "control.png", dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    markers = {"base": "s", "direg": "D", "arm": "o", "full": "^"}
+    for config, marker in markers.items():
+        pts = [p for p in result["points"] if p["config"] == config]
+        ax.scatter([p["helpfulness"] for p in pts], [p["sensitivity"] for p in pts],
+                   marker=marker, label=f"{config} (MIP {result['mip'][config]:.3f})")
+    front = sorted((p for p in result["points"] if p["pareto"]), key=lambda p: p["helpfulness"])
+    ax.plot([p["helpfulness"] for p in front], [p["sensitivity"] for p in front], "k--", lw=0.8,
+            label="Pareto front (3 attributes)")
+    ax.set_xlabel("helpfulness: 1 - p(refused), JBB benign")
+    ax.set_ylabel("sensitivity: 1 - p(unsafe), HarmBench")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "pareto.png", dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
