@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from psa_guard.arm.data import PreferencePair
+from psa_guard.arm.pairs import PreferencePair
 from psa_guard.arm.model import PvArm
 from psa_guard.arm.train import LowerStates, encode_pair, pair_logprobs
 

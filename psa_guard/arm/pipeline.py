@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from psa_guard.arm.artifacts import save_arm
-from psa_guard.arm.data import read_pairs
+from psa_guard.arm.pairs import read_pairs
 from psa_guard.arm.evaluate import control_grid, heldout_accuracy
 from psa_guard.arm.model import ArmConfig, PvArm
 from psa_guard.arm.train import LowerStates, TrainSettings, group_pairs, train_arm

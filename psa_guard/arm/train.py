@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from psa_guard.arm.data import PreferencePair
+from psa_guard.arm.pairs import PreferencePair
 from psa_guard.arm.model import PvArm
 from psa_guard.arm.objectives import bradley_terry_loss, combine, conflicts
 from psa_guard.errors import ConfigurationError, DataError

@@ -23,7 +23,7 @@ from psa_guard.arm import (
     safe_candidates,
     save_arm,
 )
-from psa_guard.arm.data import PreferencePair
+from psa_guard.arm.pairs import PreferencePair
 from psa_guard.arm.evaluate import grid_preference, heldout_accuracy, spearman
 from psa_guard.arm.guidance import ArmGuidance
 from psa_guard.arm.model import positions_from_mask

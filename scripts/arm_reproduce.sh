@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Rebuild the shipped Pv-Arm adapter and its measurements, end to end (CPU; about an hour on
+# 2 cores). Training is resumable: re-run after an interruption.
+# In this project each heavy job runs under the shared CPU lock:
+#   flock /tmp/psa-heavy.lock bash scripts/arm_reproduce.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT="${PSA_GUARD_HOME:-$HOME/.cache/psa-guard}/arm/train"
+python scripts/build_arm_data.py                      # pairs.jsonl (+ RLCD generations, cached)
+psa-guard arm train --ablation --out "$OUT"           # PCGrad run (shipped) + no-PCGrad ablation
+cp "$OUT/pcgrad/pvarm.safetensors" psa_guard/arm/artifacts/pvarm.safetensors
+cp "$OUT/report.json" docs/arm_train_report.json
+python benchmarks/bench_arm.py --repeats 3 --json docs/arm_bench.json
+python benchmarks/arm_control.py --out docs/arm_control
+psa-guard eval --config base direg arm full --suite harmbench jbb_harmful jbb_benign xstest_safe \
+    --limit 40 --max-new-tokens 64 --batch-size 8 --seed 0 --out docs/eval/arm
