@@ -51,8 +51,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from psa_guard.arm.artifacts import load_arm
-    from psa_guard.arm.pairs import read_pairs
     from psa_guard.arm.evaluate import control_grid, heldout_accuracy
+    from psa_guard.arm.pairs import read_pairs
     from psa_guard.arm.train import LowerStates, group_pairs
     from psa_guard.direg.vector import base_checksum
     from psa_guard.loading import load_model

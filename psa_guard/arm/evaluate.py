@@ -20,11 +20,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from psa_guard.arm.pairs import PreferencePair
 from psa_guard.arm.model import PvArm
+from psa_guard.arm.pairs import PreferencePair
 from psa_guard.arm.train import LowerStates, encode_pair, pair_logprobs
 
-__all__ = ["GRID", "control_grid", "grid_preference", "heldout_accuracy", "spearman"]
+__all__ = ["GRID", "control_grid", "encode_pairs", "grid_preference", "heldout_accuracy", "pair_margins",
+           "spearman"]
 
 GRID: tuple[float, ...] = tuple(round(i / 10, 1) for i in range(11))
 
@@ -54,8 +55,9 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
-def _margins(arm: PvArm, lower: LowerStates, encoded: Sequence[Any], alpha: torch.Tensor,
-             batch: int = 16) -> torch.Tensor:
+def pair_margins(arm: PvArm, lower: LowerStates, encoded: Sequence[Any], alpha: torch.Tensor,
+                 batch: int = 16) -> torch.Tensor:
+    """``log pi_r(y_w) - log pi_r(y_l)`` of each encoded pair under ``alpha`` (``(k,)``)."""
     out = []
     with torch.no_grad():
         for start in range(0, len(encoded), batch):
@@ -64,8 +66,9 @@ def _margins(arm: PvArm, lower: LowerStates, encoded: Sequence[Any], alpha: torc
     return torch.cat(out)
 
 
-def _encode(arm: PvArm, tokenizer: Any, pairs: Mapping[str, Sequence[PreferencePair]],
-            max_prompt: int, max_response: int) -> dict[str, list[Any]]:
+def encode_pairs(arm: PvArm, tokenizer: Any, pairs: Mapping[str, Sequence[PreferencePair]],
+                 max_prompt: int, max_response: int) -> dict[str, list[Any]]:
+    """Tokenised pairs by attribute (:func:`~psa_guard.arm.train.encode_pair`)."""
     return {a: [encode_pair(tokenizer, p, max_prompt, max_response) for p in pairs[a]]
             for a in arm.config.attributes}
 
@@ -75,10 +78,10 @@ def heldout_accuracy(arm: PvArm, tokenizer: Any, heldout: Mapping[str, Sequence[
                      ) -> dict[str, dict[str, float]]:
     """Per attribute: ``accuracy`` at ``alpha = e_i``, the mean ``margin`` and ``pairs``."""
     k = len(arm.config.attributes)
-    encoded = _encode(arm, tokenizer, heldout, max_prompt, max_response)
+    encoded = encode_pairs(arm, tokenizer, heldout, max_prompt, max_response)
     results = {}
     for index, attribute in enumerate(arm.config.attributes):
-        margins = _margins(arm, lower, encoded[attribute], grid_preference(k, index, 1.0))
+        margins = pair_margins(arm, lower, encoded[attribute], grid_preference(k, index, 1.0))
         results[attribute] = {"accuracy": round(float((margins > 0).float().mean()), 4),
                               "margin": round(float(margins.mean()), 3),
                               "pairs": len(encoded[attribute])}
@@ -90,14 +93,14 @@ def control_grid(arm: PvArm, tokenizer: Any, heldout: Mapping[str, Sequence[Pref
                  max_response: int = 48) -> dict[str, dict[str, Any]]:
     """Per attribute: the grid, mean margin and accuracy at each point, and Spearman rho."""
     k = len(arm.config.attributes)
-    encoded = _encode(arm, tokenizer, heldout, max_prompt, max_response)
+    encoded = encode_pairs(arm, tokenizer, heldout, max_prompt, max_response)
     results: dict[str, dict[str, Any]] = {}
     total = len(grid) * k
     with tqdm(total=total, desc="control grid", unit="point") as bar:
         for index, attribute in enumerate(arm.config.attributes):
             margins, accuracies = [], []
             for weight in grid:
-                values = _margins(arm, lower, encoded[attribute],
+                values = pair_margins(arm, lower, encoded[attribute],
                                   grid_preference(k, index, weight))
                 margins.append(round(float(values.mean()), 3))
                 accuracies.append(round(float((values > 0).float().mean()), 4))

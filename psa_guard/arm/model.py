@@ -49,6 +49,9 @@ class ArmConfig:
         targets: the adapted projections of each owned layer.
         attributes: the preference axes, in order.
         seed: seeds the adapter initialisation.
+        core_init_std: spread of the preference cores ``Z_i`` around the identity at
+            initialisation; distinct cores make ``W2(alpha)`` depend on ``alpha`` from the first
+            step (``B = 0``, so the initial model is the base model whatever this is).
     """
 
     layers: int = 6
@@ -58,17 +61,19 @@ class ArmConfig:
     targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj")
     attributes: tuple[str, ...] = field(default=ATTRIBUTES)
     seed: int = 0
+    core_init_std: float = 0.5
 
     def to_dict(self) -> dict[str, Any]:
         return {"layers": self.layers, "r1": self.r1, "r2": self.r2, "lora_alpha": self.lora_alpha,
                 "targets": list(self.targets), "attributes": list(self.attributes),
-                "seed": self.seed}
+                "seed": self.seed, "core_init_std": self.core_init_std}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ArmConfig:
         return cls(layers=int(data["layers"]), r1=int(data["r1"]), r2=int(data["r2"]),
                    lora_alpha=float(data["lora_alpha"]), targets=tuple(data["targets"]),
-                   attributes=tuple(data["attributes"]), seed=int(data.get("seed", 0)))
+                   attributes=tuple(data["attributes"]), seed=int(data.get("seed", 0)),
+                   core_init_std=float(data.get("core_init_std", 0.01)))
 
 
 def positions_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -140,6 +145,7 @@ class PvArm(nn.Module):
                 attention._modules[target] = PBLoRALinear(
                     base, len(self.config.attributes), self.config.r1, self.config.r2,
                     self.config.lora_alpha, generator=generator,
+                    core_init_std=self.config.core_init_std,
                 )
             clone._modules["self_attn"] = attention
             owned.append(clone)

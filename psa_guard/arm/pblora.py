@@ -81,12 +81,14 @@ class PBLoRALinear(nn.Module):
         r1: rank of the shared block.
         r2: rank of the preference block.
         lora_alpha: numerator of the scale ``s = lora_alpha / r2``.
-        generator: seeds the initialisation (``A`` Kaiming-uniform, ``B`` zero, ``W1`` identity,
-            ``Z_i`` identity plus a little noise so the cores can separate).
+        generator: seeds the initialisation (``A`` uniform in ``+-1/sqrt(d_in)``, ``B`` zero,
+            ``W1`` identity, ``Z_i`` identity plus Gaussian noise of ``core_init_std``).
+        core_init_std: how far the cores start apart (with ``B = 0`` the initial update is zero
+            whatever the cores are; distinct cores let ``alpha`` matter from the first step).
     """
 
     def __init__(self, base: nn.Linear, k: int, r1: int = 4, r2: int = 4, lora_alpha: float = 8.0,
-                 generator: torch.Generator | None = None) -> None:
+                 generator: torch.Generator | None = None, core_init_std: float = 0.5) -> None:
         super().__init__()
         if r1 < 1 or r2 < 1 or k < 1:
             raise ValueError(f"PBLoRA ranks and attribute count must be >= 1 (r1={r1}, r2={r2}, k={k})")
@@ -98,7 +100,7 @@ class PBLoRALinear(nn.Module):
         a = torch.empty(r1 + r2, d_in, dtype=dtype)
         bound = 1.0 / math.sqrt(d_in)
         a.uniform_(-bound, bound, generator=generator)
-        noise = torch.randn(k, r2, r2, generator=generator, dtype=dtype) * 0.01
+        noise = torch.randn(k, r2, r2, generator=generator, dtype=dtype) * core_init_std
         self.lora_a = nn.Parameter(a)
         self.lora_b = nn.Parameter(torch.zeros(d_out, r1 + r2, dtype=dtype))
         self.lora_w1 = nn.Parameter(torch.eye(r1, dtype=dtype))

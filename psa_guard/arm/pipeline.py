@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from psa_guard.arm.artifacts import save_arm
-from psa_guard.arm.pairs import read_pairs
 from psa_guard.arm.evaluate import control_grid, heldout_accuracy
 from psa_guard.arm.model import ArmConfig, PvArm
+from psa_guard.arm.pairs import read_pairs
 from psa_guard.arm.train import LowerStates, TrainSettings, group_pairs, train_arm
 from psa_guard.direg.vector import base_checksum
 from psa_guard.loading import LoadedModel
@@ -65,6 +65,9 @@ def run_training(loaded: LoadedModel, request: TrainingRequest) -> dict[str, Any
     limits = {"max_prompt": request.settings.max_prompt_tokens,
               "max_response": request.settings.max_response_tokens}
     checksum = base_checksum(loaded)
+    # the frozen lower states depend only on the base model and the split point: reuse them
+    states_file, states_key = request.out / "lower_states.pt", f"{checksum}|split={lower.arm.split}"
+    lower.load(states_file, states_key)
     report: dict[str, Any] = {
         "command": " ".join(shlex.quote(a) for a in ["psa-guard", *sys.argv[1:]]),
         "data": str(request.data), "base_checksum": checksum,
@@ -79,12 +82,14 @@ def run_training(loaded: LoadedModel, request: TrainingRequest) -> dict[str, Any
     if manifest.is_file():
         report["data_manifest"] = json.loads(manifest.read_text())
     runs = [("pcgrad", True)] + ([("no_pcgrad", False)] if request.ablation else [])
-    for name, project in runs:
+    for index, (name, project) in enumerate(runs):
         settings = dataclasses.replace(request.settings, pcgrad=project)
         arm = PvArm(host, request.arm)
         started = time.perf_counter()
         log = train_arm(arm, tokenizer, train, settings,
                         checkpoint=request.out / name / "checkpoint.pt", lower=lower)
+        if index == 0:
+            lower.save(states_file, states_key)
         run: dict[str, Any] = {
             "pcgrad": project, "train_seconds": round(time.perf_counter() - started, 1),
             "mean_conflicts_per_step": round(sum(log["conflicts"]) / max(1, len(log["conflicts"])), 3),

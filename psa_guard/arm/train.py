@@ -27,9 +27,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from psa_guard.arm.pairs import PreferencePair
 from psa_guard.arm.model import PvArm
 from psa_guard.arm.objectives import bradley_terry_loss, combine, conflicts
+from psa_guard.arm.pairs import PreferencePair
 from psa_guard.errors import ConfigurationError, DataError
 
 __all__ = ["EncodedPair", "LowerStates", "TrainSettings", "encode_pair", "group_pairs",
@@ -166,6 +166,28 @@ class LowerStates:
                 for row, seq in enumerate(chunk):
                     self._states[seq] = hidden[row, : len(seq)].clone()
                 bar.update(len(chunk))
+
+    def save(self, path: Path, key: str) -> None:
+        """Write the known states to ``path`` (atomic), tagged with ``key`` (model and split)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        torch.save({"key": key, "states": self._states}, tmp)
+        tmp.replace(path)
+
+    def load(self, path: Path, key: str) -> int:
+        """Add the states saved at ``path`` if its ``key`` matches; returns how many were added."""
+        if not path.is_file():
+            return 0
+        saved = torch.load(path, weights_only=False)
+        if saved.get("key") != key:
+            logger.info("ignoring %s: written for another model or reward-model depth", path)
+            return 0
+        before = len(self._states)
+        self._states.update(saved["states"])
+        return len(self._states) - before
+
+    def __len__(self) -> int:
+        return len(self._states)
 
     def batch(self, sequences: Sequence[tuple[int, ...]]) -> torch.Tensor:
         """``(rows, longest, hidden)`` right-padded states of known sequences."""
