@@ -264,7 +264,7 @@ def train_arm(arm: PvArm, tokenizer: Any, train: Mapping[str, Sequence[Preferenc
     encoded = {a: [encode_pair(tokenizer, p, settings.max_prompt_tokens,
                                settings.max_response_tokens) for p in train[a]]
                for a in attributes}
-    lower = lower or LowerStates(arm)
+    lower = lower if lower is not None else LowerStates(arm)
     lower.fill([s for a in attributes for s in _sequences(encoded[a])[0]],
                description="lower layers (frozen, once)")
     params = arm.adapter_parameters()

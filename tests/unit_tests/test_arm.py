@@ -368,11 +368,18 @@ def test_training_learns_separable_pairs_and_resumes(loaded: LoadedModel, tmp_pa
     train, heldout = _toy_pairs("train"), _toy_pairs("heldout", 6)
     arm = PvArm(loaded.model, ArmConfig(layers=1))
     lower = LowerStates(arm)
+    assert len(lower) == 0  # an empty cache is still the cache train_arm must fill
     before = heldout_accuracy(arm, loaded.tokenizer, heldout, lower)
     log = train_arm(arm, loaded.tokenizer, train, settings, lower=lower,
                     checkpoint=tmp_path / "a" / "checkpoint.pt")
     after = heldout_accuracy(arm, loaded.tokenizer, heldout, lower)
     assert all(after[a]["accuracy"] == 1.0 for a in ATTRIBUTES), (before, after)
+    filled = len(lower)
+    assert filled >= 2 * sum(len(v) for v in train.values())  # the shared cache was used
+    lower.save(tmp_path / "states.pt", "model|split=1")
+    again_states = LowerStates(arm)
+    assert again_states.load(tmp_path / "states.pt", "another model") == 0
+    assert again_states.load(tmp_path / "states.pt", "model|split=1") == filled
     assert any(before[a]["accuracy"] < 1.0 for a in ATTRIBUTES)  # it had something to learn
     assert len(log["loss"]) == 30 and (tmp_path / "a" / "train_log.json").is_file()
     # an interrupted run resumed from its checkpoint ends where the straight run ends
