@@ -98,7 +98,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--pairs-per-attribute", type=int, default=3, help="pairs per attribute per step")
     p.add_argument("--max-pairs-per-attribute", type=int, default=240,
                    help="training pairs kept per attribute (seeded sample)")
-    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--lr", type=float, default=3e-3,
+                   help="AdamW learning rate (PARM: 5e-4 over far more steps; see docs/arm.md)")
     p.add_argument("--bt-beta", type=float, default=0.05, help="Bradley-Terry reward scale")
     p.add_argument("--layers", type=int, default=6, help="top decoder layers the reward model owns")
     p.add_argument("--r1", type=int, default=4)

@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Hyper-parameters of ``psa-guard arm train`` (PARM's lr 5e-4 and cosine schedule).
+    """Hyper-parameters of ``psa-guard arm train`` (cosine schedule as PARM; a higher lr, short run).
 
     Attributes:
         steps: optimiser steps.
@@ -63,7 +63,7 @@ class TrainSettings:
     steps: int = 150
     pairs_per_attribute: int = 3
     max_pairs_per_attribute: int = 300
-    lr: float = 5e-4
+    lr: float = 3e-3
     warmup: int = 10
     bt_beta: float = 0.05
     dirichlet: float = 0.5
