@@ -12,13 +12,13 @@ preference pairs by ``psa-guard arm eval --grid`` (the training report).
 
 1. **Control grid**: for each judged attribute ``i``, ``alpha = w e_i + (1 - w)/4`` on the others,
    ``w`` on an 11-point grid, configuration ``arm``; Spearman rho between ``w`` and the score.
-2. **MIP and Pareto**: preference vectors over the three judged attributes (vertices, edge
-   midpoints, centre); ``arm`` and ``full`` generate under each, ``base`` and ``direg`` once (they
+2. **MIP and Pareto**: preference vectors over the three judged attributes (the vertices and the
+   centre); ``arm`` and ``full`` generate under each, ``base`` and ``direg`` once (they
    ignore alpha). MIP = mean over vectors of ``<alpha, scores>``; the Pareto front is taken over
    every (configuration, vector) point.
 
 Usage:
-    python benchmarks/arm_control.py [--prompts 16] [--max-new-tokens 48] [--beta 1.0]
+    python benchmarks/arm_control.py [--prompts 12] [--max-new-tokens 40] [--beta 1.0]
         [--out docs/arm_control]
 """
 
@@ -48,8 +48,7 @@ JUDGED: dict[str, tuple[str, Any]] = {
     "non_judgmental": ("harmbench", lambda v: 1.0 - v.p_toxic),
 }
 SUITES = tuple(dict.fromkeys(suite for suite, _ in JUDGED.values()))
-VECTORS3 = [(1, 0, 0), (0, 1, 0), (0, 0, 1), (0.5, 0.5, 0), (0.5, 0, 0.5), (0, 0.5, 0.5),
-            (1 / 3, 1 / 3, 1 / 3)]
+VECTORS3 = [(1, 0, 0), (0, 1, 0), (0, 0, 1), (1 / 3, 1 / 3, 1 / 3)]
 
 
 class Runner:
@@ -81,8 +80,8 @@ def full_alpha(vector3: tuple[float, ...]) -> tuple[float, ...]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--prompts", type=int, default=16, help="prompts per suite (seeded)")
-    parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--prompts", type=int, default=12, help="prompts per suite (seeded)")
+    parser.add_argument("--max-new-tokens", type=int, default=40)
     parser.add_argument("--beta", type=float, default=1.0)
     parser.add_argument("--out", type=Path, default=Path("docs/arm_control"))
     parser.add_argument("--cache", type=Path, default=guard_home() / "arm" / "control-cache.jsonl")
