@@ -57,10 +57,13 @@ def test_arm_configuration_guides_without_reloading(loaded: Any) -> None:
 def test_full_keeps_the_hard_constraint_on_the_real_model(loaded: Any) -> None:
     full = build_generator("full", loaded)
     prompt = ["What is the capital of France? Answer in one word."]
-    free = full.generate(prompt, GREEDY)[0].text
+    off = Steering(beta=1e12)  # guidance off: the patched model's own greedy choice
+    free = full.generate(prompt, GREEDY, [off])[0].text
     assert "paris" in free.lower()  # the patched model knows it
-    blocked = full.generate(prompt, GREEDY, [Steering(blocked_terms=("Paris",))])[0].text
-    assert "paris" not in blocked.lower()
+    for steering in (Steering(beta=1e12, blocked_terms=("Paris",)),
+                     Steering((1, 0, 0, 0, 0), 0.2, blocked_terms=("Paris",))):
+        blocked = full.generate(prompt, GREEDY, [steering])[0].text
+        assert blocked and "paris" not in blocked.lower()
 
 
 def test_chat_model_with_a_policy_and_arm(loaded: Any) -> None:
