@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from bench_generation import PROMPTS  # the same eight prompts as the throughput benchmark
 from transformers import LogitsProcessor
 from transformers.cache_utils import DynamicCache
 
@@ -40,17 +41,6 @@ from psa_guard.arm.guidance import lexicographic_scores, safe_candidates
 from psa_guard.direg.vector import base_checksum
 from psa_guard.generation import ChatGenerator, GenerationSettings
 from psa_guard.loading import load_model
-
-PROMPTS = [
-    "Explain how rainbows form.",
-    "Give me three tips for a job interview.",
-    "What is the difference between a virus and a bacterium?",
-    "Write a short poem about the sea.",
-    "How do I make a cup of green tea?",
-    "Why is the sky blue?",
-    "Describe the water cycle for a child.",
-    "What are good habits for learning a new language?",
-]
 
 
 def rss_mib() -> float:
