@@ -23,11 +23,11 @@ from psa_guard.arm import (
     safe_candidates,
     save_arm,
 )
-from psa_guard.arm.pairs import PreferencePair
 from psa_guard.arm.evaluate import grid_preference, heldout_accuracy, spearman
 from psa_guard.arm.guidance import ArmGuidance
 from psa_guard.arm.model import positions_from_mask
 from psa_guard.arm.objectives import bradley_terry_loss, combine, conflicts, pcgrad
+from psa_guard.arm.pairs import PreferencePair
 from psa_guard.arm.train import LowerStates, TrainSettings, train_arm
 from psa_guard.attributes import ATTRIBUTES, format_preference, parse_preference
 from psa_guard.configs import build_generator, config_label
