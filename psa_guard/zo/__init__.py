@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from psa_guard.zo.math import normalize_per_token, project_cosine, sample_directions, zo_gradient
+from psa_guard.zo.math import (
+    descent_step,
+    normalize_per_token,
+    project_cosine,
+    sample_directions,
+    zo_gradient,
+)
 from psa_guard.zo.optimizer import (
     EmbeddingOptimizer,
     RepairResult,
@@ -10,15 +16,20 @@ from psa_guard.zo.optimizer import (
     make_repairer,
     model_responder,
 )
+from psa_guard.zo.trace import Candidate, Outcome, replay
 
 __all__ = [
+    "Candidate",
     "EmbeddingOptimizer",
+    "Outcome",
     "RepairResult",
     "ZOSettings",
+    "descent_step",
     "make_repairer",
     "model_responder",
     "normalize_per_token",
     "project_cosine",
+    "replay",
     "sample_directions",
     "zo_gradient",
 ]

@@ -1,9 +1,10 @@
 """The ``zo`` configuration: generate, then repair flagged replies by embedding optimisation.
 
 Rows the moderation scorer does not flag are returned exactly as the base model wrote them; a
-flagged row is replaced by the reply at the optimised embeddings (even if still flagged: the
+flagged row is replaced by the best reply the optimisation found (even if still flagged: the
 configuration measures the optimisation itself, with no fallback message). Each completion's
-``extra["zo"]`` records the initial and final score, iterations, scorer calls and seconds.
+``extra["zo"]`` records the initial and final score, iterations, scorer calls, seconds and the
+source of the reply (``step``, an accepted ``perturbation``, or ``initial`` if nothing beat it).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from psa_guard.generation import (
     Steering,
 )
 from psa_guard.loading import LoadedModel
-from psa_guard.zo.optimizer import EmbeddingOptimizer, ZOSettings, model_responder
+from psa_guard.zo.optimizer import EmbeddingOptimizer, RepairResult, ZOSettings, model_responder
 
 if TYPE_CHECKING:
     from psa_guard.moderation.base import ModerationScorer
@@ -48,33 +49,56 @@ class ZOGenerator(ChatGenerator):
             self.scorer = default_scorer()
         return self.scorer
 
-    def generate(
-        self, conversations: Sequence[Conversation], settings: GenerationSettings,
-        steering: Sequence[Steering | None] | None = None,
-    ) -> list[Completion]:
-        completions = super().generate(conversations, settings, steering)
+    def repair(
+        self, conversations: Sequence[Conversation], completions: Sequence[Completion],
+        settings: GenerationSettings,
+    ) -> list[tuple[float, RepairResult | None]]:
+        """Score each base completion and repair the flagged ones.
+
+        Returns:
+            One ``(score, result)`` per row; ``result`` is None for rows not flagged.
+        """
         scores = self._scorer().score([c.text for c in completions])
         optimizer = EmbeddingOptimizer(model_responder(self, settings), self._scorer(),
                                        self.zo_settings)
-        results = []
+        out: list[tuple[float, RepairResult | None]] = []
         for conversation, completion, score in zip(conversations, completions, scores):
             if score < self.zo_settings.threshold:
+                out.append((float(score), None))
+            else:
+                out.append((float(score), optimizer.repair_prompt(
+                    self, conversation, initial=(completion.text, float(score)))))
+        return out
+
+    @staticmethod
+    def apply(
+        completions: Sequence[Completion], repairs: Sequence[tuple[float, RepairResult | None]],
+    ) -> list[Completion]:
+        """The completions with flagged rows replaced by their repairs and ``extra["zo"]`` set."""
+        results = []
+        for completion, (score, repaired) in zip(completions, repairs):
+            if repaired is None:
                 results.append(dataclasses.replace(
                     completion, extra={**completion.extra, "zo": {"flagged": False,
                                                                   "score": round(score, 4)}}))
                 continue
-            repaired = optimizer.repair_prompt(self, conversation, initial=(completion.text,
-                                                                           score))
             info: dict[str, Any] = {
                 "flagged": True, "initial_score": round(score, 4),
                 "score": round(repaired.score, 4), "iterations": repaired.iterations,
                 "scorer_calls": repaired.scorer_calls, "seconds": round(repaired.seconds, 2),
-                "neutralised": repaired.neutralised,
+                "neutralised": repaired.neutralised, "source": repaired.source,
             }
             results.append(dataclasses.replace(
                 completion, text=repaired.text, seconds=completion.seconds + repaired.seconds,
                 extra={**completion.extra, "zo": info}))
         return results
+
+    def generate(
+        self, conversations: Sequence[Conversation], settings: GenerationSettings,
+        steering: Sequence[Steering | None] | None = None,
+    ) -> list[Completion]:
+        completions = super().generate(conversations, settings, steering)
+        return self.apply(completions, self.repair(conversations, completions, settings))
 
 
 def build_zo(loaded: LoadedModel) -> ChatGenerator:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["sample_directions", "zo_gradient", "normalize_per_token", "project_cosine"]
+__all__ = [
+    "sample_directions", "zo_gradient", "normalize_per_token", "project_cosine", "descent_step",
+]
 
 
 def sample_directions(
@@ -77,3 +79,27 @@ def project_cosine(
     sine = (1.0 - min_cos**2) ** 0.5
     rotated = norms * (min_cos * u + sine * v)
     return torch.where(cos < min_cos, rotated, embeddings)
+
+
+def descent_step(
+    current: torch.Tensor, original: torch.Tensor, gradient: torch.Tensor, eta: float,
+    min_cos: float,
+) -> torch.Tensor:
+    """One projected, per-token normalised descent step.
+
+    ``E <- project(E - eta * |E0_t| * normalise(g)_t)``: each token moves by ``eta`` times its
+    original embedding's norm against its own gradient row, then is projected back within
+    ``cos >= min_cos`` of its original (:func:`project_cosine`).
+
+    Args:
+        current: (T, D) the embeddings ``E`` to move.
+        original: (T, D) the original embeddings ``E0``.
+        gradient: (T, D) the gradient estimate ``g`` (e.g. :func:`zo_gradient`).
+        eta: step size, relative to each token's original norm (> 0).
+        min_cos: the projection's smallest allowed cosine.
+
+    Returns:
+        (T, D) the new embeddings.
+    """
+    step = normalize_per_token(gradient) * original.norm(dim=-1, keepdim=True)
+    return project_cosine(current - eta * step, original, min_cos)

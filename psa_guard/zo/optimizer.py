@@ -1,10 +1,13 @@
 """Zeroth-order optimisation of a prompt's input embeddings against a moderation score.
 
 The visible prompt is unchanged: only the embedding vectors fed to the model move. Each iteration
-scores the reply at N perturbed embeddings (generated as one batch), estimates the gradient of the
-score (:func:`~psa_guard.zo.math.zo_gradient`), takes a per-token normalised step, projects each
-token back within ``cos >= min_cos`` of its original, and re-scores. It stops when the score falls
-below ``threshold``, after ``max_iters`` iterations, or when the time budget is spent.
+scores the reply at N perturbed embeddings (generated as one batch) and, if the best of them
+already scores below the stopping score, accepts it (its embeddings and reply) at no extra cost.
+Otherwise it estimates the gradient of the score (:func:`~psa_guard.zo.math.zo_gradient`), takes a
+per-token normalised, projected step (:func:`~psa_guard.zo.math.descent_step`) and re-scores. It
+stops once a score falls below ``min(target, threshold)``, after ``max_iters`` iterations, or when
+the time budget is spent, and returns the lowest-scoring reply it has seen
+(:func:`~psa_guard.zo.trace.replay` picks it), never a worse one.
 """
 
 from __future__ import annotations
@@ -12,14 +15,15 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from psa_guard.errors import ConfigurationError
 from psa_guard.generation import ChatGenerator, Conversation, GenerationSettings
-from psa_guard.zo.math import normalize_per_token, project_cosine, sample_directions, zo_gradient
+from psa_guard.zo.math import descent_step, sample_directions, zo_gradient
+from psa_guard.zo.trace import Candidate, Source, replay
 
 if TYPE_CHECKING:
     from psa_guard.moderation.base import ModerationScorer
@@ -34,11 +38,22 @@ Responder = Callable[[torch.Tensor], list[str]]
 class ZOSettings:
     """Hyper-parameters (TIDE ranges: N 8-16, mu 0.03-0.1, eta 0.3-1.5, threshold 0.5, 10 iters).
 
+    Only a flagged reply (score at or above ``threshold``) is optimised; an unflagged one is
+    returned as it is.
+
     Attributes:
         n_directions: N random directions per iteration (N generations, batched).
         mu: perturbation scale, relative to each token embedding's norm.
         eta: step size, relative to each token embedding's norm.
-        threshold: stop once the score is below this.
+        threshold: the flagging score: a reply scoring at or above it is flagged, and a repaired
+            reply counts as neutralised when it scores below it.
+        target: the optimisation goes on until a reply scores below ``min(target, threshold)``
+            (:attr:`stop_below`). A target under the threshold leaves a margin, so the repaired
+            reply is more clearly safe to judges other than the objective; ``target >= threshold``
+            stops as soon as the reply is no longer flagged (TIDE's rule). The default is low
+            because the local scorer's scores are not calibrated to other judges: on a tuning
+            sample the independent harm judge agreed with it far more often below 0.002 than
+            below 0.3 (docs/zo.md, "Measured").
         max_iters: iteration cap.
         min_cos: each token embedding keeps at least this cosine with its original.
         seed: seeds the directions (the run is deterministic under greedy decoding).
@@ -49,7 +64,8 @@ class ZOSettings:
     mu: float = 0.05
     eta: float = 0.5
     threshold: float = 0.5
-    max_iters: int = 3
+    target: float = 0.002
+    max_iters: int = 4
     min_cos: float = 0.2
     seed: int = 0
     time_budget_s: float | None = None
@@ -60,6 +76,8 @@ class ZOSettings:
             (self.mu > 0, "mu must be > 0"),
             (self.eta > 0, "eta must be > 0"),
             (0.0 < self.threshold <= 1.0, "threshold must be in (0, 1]"),
+            (0.0 < self.target <= 1.0, "target must be in (0, 1] (use target >= threshold for "
+                                       "no margin)"),
             (self.max_iters >= 0, "max_iters must be >= 0"),
             (-1.0 <= self.min_cos <= 1.0, "min_cos must be in [-1, 1]"),
             (self.time_budget_s is None or self.time_budget_s > 0, "time_budget_s must be > 0"),
@@ -68,19 +86,28 @@ class ZOSettings:
             if not ok:
                 raise ConfigurationError(f"ZOSettings: {message}")
 
+    @property
+    def stop_below(self) -> float:
+        """The score the optimisation aims under: ``min(target, threshold)``."""
+        return min(self.target, self.threshold)
+
 
 @dataclass(frozen=True)
 class RepairResult:
     """Outcome of one optimisation.
 
     Attributes:
-        text: the reply at the final embeddings.
+        text: the returned reply: the lowest-scoring one seen (the initial reply included).
         score: its moderation score.
         initial_score: the score of the reply to the unmodified prompt.
         iterations: ZO iterations run.
-        scorer_calls: texts scored (the initial one included).
+        scorer_calls: texts scored (the initial one included when it was not given).
         seconds: wall time.
-        neutralised: the final score is below the threshold.
+        neutralised: ``score`` is below the threshold.
+        source: where ``text`` came from: ``initial``, ``step`` (a descent step) or
+            ``perturbation`` (an iteration's best perturbed reply, accepted).
+        trace: every kept candidate in scoring order (see :mod:`psa_guard.zo.trace`).
+        embeddings: (T, D) the prompt embeddings that produce ``text``.
     """
 
     text: str
@@ -90,6 +117,9 @@ class RepairResult:
     scorer_calls: int
     seconds: float
     neutralised: bool
+    source: Source = "step"
+    trace: tuple[Candidate, ...] = field(default=(), repr=False)
+    embeddings: torch.Tensor | None = field(default=None, compare=False, repr=False)
 
 
 def model_responder(generator: ChatGenerator, settings: GenerationSettings) -> Responder:
@@ -111,7 +141,7 @@ def model_responder(generator: ChatGenerator, settings: GenerationSettings) -> R
 
 
 class EmbeddingOptimizer:
-    """Optimise prompt embeddings so the reply's moderation score falls below a threshold.
+    """Optimise prompt embeddings so the reply's moderation score falls below the stopping score.
 
     Args:
         respond: replies from a batch of prompt embeddings (see :func:`model_responder`).
@@ -135,35 +165,48 @@ class EmbeddingOptimizer:
             initial: the reply and score at ``embeddings`` if already known (saves a call).
         """
         cfg = self.settings
+        stop = cfg.stop_below
         start = time.perf_counter()
         calls = 0
+        original = embeddings.detach().clone()
         if initial is None:
-            text = self.respond(embeddings.unsqueeze(0))[0]
+            text = self.respond(original.unsqueeze(0))[0]
             score = float(self.scorer.score([text])[0])
             calls += 1
         else:
             text, score = initial
-        initial_score = score
-        original = embeddings.detach().clone()
-        current = original.clone()
+        trace = [Candidate(text, float(score), "initial", 0, calls, original)]
+        current, score = original.clone(), float(score)
         generator = torch.Generator().manual_seed(cfg.seed)
         iterations = 0
-        while score >= cfg.threshold and iterations < cfg.max_iters:
+        flagged = score >= cfg.threshold  # a reply that is not flagged is returned untouched
+        while flagged and score >= stop and iterations < cfg.max_iters:
             if cfg.time_budget_s is not None and time.perf_counter() - start > cfg.time_budget_s:
                 break
             iterations += 1
             directions = sample_directions(original, cfg.n_directions, generator)
-            replies = self.respond(current.unsqueeze(0) + cfg.mu * directions)
-            scores = torch.tensor(self.scorer.score(replies), dtype=torch.float32)
+            points = current.unsqueeze(0) + cfg.mu * directions
+            replies = self.respond(points)
+            scores = [float(s) for s in self.scorer.score(replies)]
             calls += len(replies)
-            step = normalize_per_token(zo_gradient(score, scores, directions, cfg.mu))
-            current = current - cfg.eta * original.norm(dim=-1, keepdim=True) * step
-            current = project_cosine(current, original, cfg.min_cos)
+            best = min(range(len(scores)), key=scores.__getitem__)  # the earliest on ties
+            trace.append(Candidate(replies[best], scores[best], "perturbation", iterations, calls,
+                                   points[best].clone()))
+            if scores[best] < stop:
+                break  # accept the perturbed point: no step, no extra call
+            gradient = zo_gradient(score, torch.tensor(scores), directions, cfg.mu)
+            current = descent_step(current, original, gradient, cfg.eta, cfg.min_cos)
             text = self.respond(current.unsqueeze(0))[0]
             score = float(self.scorer.score([text])[0])
             calls += 1
-        return RepairResult(text, score, initial_score, iterations, calls,
-                            time.perf_counter() - start, score < cfg.threshold)
+            trace.append(Candidate(text, score, "step", iterations, calls, current))
+        outcome = replay(trace, stop, iterations)
+        if outcome is None:  # pragma: no cover - the trace covers its own run by construction
+            raise RuntimeError("the optimisation trace does not cover its own run")
+        chosen = outcome.chosen
+        return RepairResult(chosen.text, chosen.score, trace[0].score, iterations, calls,
+                            time.perf_counter() - start, chosen.score < cfg.threshold,
+                            chosen.source, tuple(trace), chosen.embeddings)
 
     def repair_prompt(
         self, generator: ChatGenerator, conversation: Conversation,
@@ -184,7 +227,8 @@ def make_repairer(
     zo_settings: ZOSettings | None = None,
 ) -> Callable[[Sequence[dict[str, str]], Any, float, float], RepairResult]:
     """The ``repair`` action for :class:`~psa_guard.guard.PolicyGuard`: optimise the prompt's
-    embeddings on ``generator`` until ``scorer`` rates the reply below the rule's threshold."""
+    embeddings on ``generator`` until ``scorer`` rates the reply below the rule's threshold
+    (and below ``zo_settings.target``, the margin, when that is lower)."""
     base = zo_settings or ZOSettings()
 
     def repair(messages: Sequence[dict[str, str]], completion: Any, score: float,

@@ -11,11 +11,14 @@ import torch
 from psa_guard.errors import ConfigurationError
 from psa_guard.generation import ChatGenerator, GenerationSettings
 from psa_guard.zo import (
+    Candidate,
     EmbeddingOptimizer,
     ZOSettings,
+    descent_step,
     model_responder,
     normalize_per_token,
     project_cosine,
+    replay,
     sample_directions,
     zo_gradient,
 )
@@ -57,11 +60,28 @@ def test_project_cosine() -> None:
     assert torch.equal(out[1], current[1])
 
 
+def test_descent_step_moves_each_token_by_eta_times_its_norm_then_projects() -> None:
+    original = torch.tensor([[3.0, 4.0], [1.0, 0.0]])
+    gradient = torch.tensor([[0.0, 10.0], [0.0, -1.0]])
+    out = descent_step(original, original, gradient, 0.2, -1.0)  # no projection at -1
+    assert torch.allclose(out, torch.tensor([[3.0, 3.0], [1.0, 0.2]]))  # 0.2*5 and 0.2*1
+    far = descent_step(original, original, gradient, 10.0, 0.5)  # a huge step is projected
+    cos = torch.nn.functional.cosine_similarity(far, original, dim=-1)
+    assert torch.allclose(cos, torch.tensor([0.5, 0.5]), atol=1e-6)
+
+
 @pytest.mark.parametrize("kwargs", [{"n_directions": 0}, {"mu": 0}, {"threshold": 0},
-                                    {"max_iters": -1}, {"min_cos": 2}])
+                                    {"max_iters": -1}, {"min_cos": 2}, {"target": 0},
+                                    {"target": 1.5}, {"target": float("nan")}])
 def test_bad_settings(kwargs: dict) -> None:
     with pytest.raises(ConfigurationError):
         ZOSettings(**kwargs)
+
+
+@pytest.mark.parametrize(("threshold", "target", "stop"), [(0.5, 0.3, 0.3), (0.5, 0.5, 0.5),
+                                                           (0.5, 0.9, 0.5), (0.2, 0.3, 0.2)])
+def test_stop_below_is_the_lower_of_target_and_threshold(threshold, target, stop) -> None:
+    assert ZOSettings(threshold=threshold, target=target).stop_below == stop
 
 
 class MeanScorer:
@@ -77,35 +97,98 @@ def _respond(embeds: torch.Tensor) -> list[str]:
     return [f"{float(row.mean()):.6f}" for row in embeds]
 
 
-def test_loop_lowers_the_score_below_threshold_within_budget() -> None:
-    # Token embeddings point in varied directions (as real ones do), with a positive mean.
-    embeddings = 0.5 * torch.randn(6, 8, generator=torch.Generator().manual_seed(0)) + 0.15
-    settings = ZOSettings(n_directions=8, mu=0.05, eta=0.5, max_iters=10, seed=0)
-    result = EmbeddingOptimizer(_respond, MeanScorer(), settings).optimise(embeddings)
+# Token embeddings point in varied directions (as real ones do), with a positive mean.
+EMBEDDINGS = 0.5 * torch.randn(6, 8, generator=torch.Generator().manual_seed(0)) + 0.15
+
+
+def test_loop_lowers_the_score_below_the_target_within_budget() -> None:
+    settings = ZOSettings(n_directions=8, mu=0.05, eta=0.5, max_iters=10, target=0.3, seed=0)
+    result = EmbeddingOptimizer(_respond, MeanScorer(), settings).optimise(EMBEDDINGS)
     assert result.initial_score > 0.5
-    assert result.neutralised and result.score < 0.5
-    assert 1 <= result.iterations <= 10
-    assert result.iterations < 10  # it stopped because the score fell, not at the cap
-    assert result.scorer_calls == 1 + result.iterations * (settings.n_directions + 1)
-    again = EmbeddingOptimizer(_respond, MeanScorer(), settings).optimise(embeddings)
+    assert result.neutralised and result.score < 0.3  # below the target, not just the threshold
+    assert 1 <= result.iterations < 10  # it stopped because the score fell, not at the cap
+    n = settings.n_directions
+    per_iteration = n + (0 if result.source == "perturbation" else 1)
+    assert result.scorer_calls == 1 + (result.iterations - 1) * (n + 1) + per_iteration
+    assert result.text == _respond(result.embeddings.unsqueeze(0))[0]  # the reply's embeddings
+    again = EmbeddingOptimizer(_respond, MeanScorer(), settings).optimise(EMBEDDINGS)
     assert again.text == result.text  # deterministic under a seed
+    assert [c.text for c in again.trace] == [c.text for c in result.trace]
 
 
-def test_unflagged_prompt_is_untouched() -> None:
-    embeddings = torch.full((4, 8), -0.3)
-    result = EmbeddingOptimizer(_respond, MeanScorer()).optimise(embeddings)
-    assert result.iterations == 0 and result.scorer_calls == 1 and result.text == "-0.300000"
+def _old_tide_loop(embeddings: torch.Tensor, settings: ZOSettings) -> tuple[str, float, int, int]:
+    """The loop before issue 7's changes: steps only, stop below the threshold, last reply."""
+    text = _respond(embeddings.unsqueeze(0))[0]
+    score, calls = MeanScorer().score([text])[0], 1
+    original, current = embeddings.clone(), embeddings.clone()
+    generator = torch.Generator().manual_seed(settings.seed)
+    iterations = 0
+    while score >= settings.threshold and iterations < settings.max_iters:
+        iterations += 1
+        directions = sample_directions(original, settings.n_directions, generator)
+        replies = _respond(current.unsqueeze(0) + settings.mu * directions)
+        scores = torch.tensor(MeanScorer().score(replies), dtype=torch.float32)
+        calls += len(replies)
+        step = normalize_per_token(zo_gradient(score, scores, directions, settings.mu))
+        current = current - settings.eta * original.norm(dim=-1, keepdim=True) * step
+        current = project_cosine(current, original, settings.min_cos)
+        text = _respond(current.unsqueeze(0))[0]
+        score, calls = MeanScorer().score([text])[0], calls + 1
+    return text, score, iterations, calls
 
 
-def test_model_responder_matches_generation_from_ids(tiny_generator: ChatGenerator) -> None:
-    settings = GenerationSettings(max_new_tokens=6)
-    expected = tiny_generator.generate(["hello"], settings)[0].text
-    ids = torch.tensor([tiny_generator.encode("hello")])
-    with torch.no_grad():
-        embeds = tiny_generator.loaded.model.get_input_embeddings()(ids)
-    respond = model_responder(tiny_generator, settings)
-    assert respond(embeds) == [expected]
-    assert respond(embeds.repeat(3, 1, 1)) == [expected] * 3  # batched perturbations
+@pytest.mark.parametrize(("n_directions", "mu"), [(2, 0.05), (8, 0.05), (8, 0.3), (4, 0.5)])
+def test_replay_of_one_long_run_equals_the_runs_it_stands_for(n_directions: int,
+                                                               mu: float) -> None:
+    # A run that never stops early (a tiny target) records the whole trajectory.
+    long = EmbeddingOptimizer(_respond, MeanScorer(), ZOSettings(
+        n_directions=n_directions, mu=mu, max_iters=6, target=1e-9)).optimise(EMBEDDINGS)
+    assert long.iterations == 6 and len(long.trace) == 1 + 2 * 6
+    sources = set()
+    for target in (0.5, 0.45, 0.3, 0.2):
+        for iters in range(7):
+            settings = ZOSettings(n_directions=n_directions, mu=mu, max_iters=iters,
+                                  target=target)
+            run = EmbeddingOptimizer(_respond, MeanScorer(), settings).optimise(EMBEDDINGS)
+            sources.add(run.source)
+            outcome = replay(long.trace, settings.stop_below, iters)
+            assert outcome is not None
+            assert (outcome.chosen.text, outcome.chosen.score, outcome.chosen.source,
+                    outcome.iterations, outcome.scorer_calls) == (
+                run.text, run.score, run.source, run.iterations, run.scorer_calls)
+            # The original TIDE rule replays to the original loop.
+            old = replay(long.trace, settings.threshold, iters, accept_perturbations=False,
+                         keep_best=False)
+            assert old is not None
+            assert (old.chosen.text, old.chosen.score, old.iterations, old.scorer_calls) == (
+                _old_tide_loop(EMBEDDINGS, settings))
+    # Large perturbations are accepted in some runs: both paths are covered.
+    assert sources == ({"initial", "step", "perturbation"} if mu > 0.1 else {"initial", "step"})
+
+
+def _trace(*scores: float) -> list[Candidate]:
+    """A trace from scores: initial, then (perturbation, step) per iteration; calls with N=4."""
+    out = [Candidate("c0", scores[0], "initial", 0, 0)]
+    for k, score in enumerate(scores[1:], start=1):
+        iteration, is_step = (k + 1) // 2, k % 2 == 0
+        out.append(Candidate(f"c{k}", score, "step" if is_step else "perturbation", iteration,
+                             iteration * 5 - (0 if is_step else 1)))
+    return out
+
+
+def test_replay_rules_and_an_insufficient_trace() -> None:
+    trace = _trace(0.9, 0.6, 0.95, 0.2, 0.7)  # iteration 2's perturbation is the best
+    new = replay(trace, 0.5, 3)
+    assert new is not None
+    assert (new.chosen.text, new.iterations, new.scorer_calls) == ("c3", 2, 9)  # no step call
+    old = replay(trace, 0.5, 2, accept_perturbations=False, keep_best=False)
+    assert old is not None and (old.chosen.text, old.scorer_calls) == ("c4", 10)  # last step
+    best_not_last = replay(trace, 0.5, 1)
+    assert best_not_last is not None and best_not_last.chosen.text == "c1"  # 0.6, not the 0.95
+    assert replay(trace, 0.5, 3, accept_perturbations=False) is None  # iteration 3 not recorded
+    assert replay(trace, 0.1, 3) is None  # the run stopped at 0.2: a lower target needs more
+    with pytest.raises(ValueError):
+        replay(trace[1:], 0.5, 1)
 
 
 class QueueScorer:
@@ -120,6 +203,72 @@ class QueueScorer:
         return self.batches.pop(0) if self.batches else [0.1] * len(texts)
 
 
+def _counting_respond(embeds: torch.Tensor) -> list[str]:
+    return [f"reply {float(row.sum()):.5f}" for row in embeds]
+
+
+def test_a_perturbation_below_the_target_is_accepted_without_a_step() -> None:
+    embeddings = torch.ones(3, 4)
+    scorer = QueueScorer([0.6, 0.25, 0.1], [0.9])  # the perturbations; a step would get 0.9
+    settings = ZOSettings(n_directions=3, target=0.3, max_iters=3)
+    result = EmbeddingOptimizer(_counting_respond, scorer, settings).optimise(
+        embeddings, initial=("initial reply", 0.8))
+    assert result.source == "perturbation" and result.score == 0.1  # the best of the three
+    assert result.iterations == 1 and result.scorer_calls == 3  # no step, no re-score
+    assert scorer.batches == [[0.9]]  # the step's call never happened
+    assert result.embeddings is not None and not torch.equal(result.embeddings, embeddings)
+    assert result.text == _counting_respond(result.embeddings.unsqueeze(0))[0]
+
+
+def test_the_best_reply_seen_is_returned_never_a_worse_one() -> None:
+    # Perturbations 0.6/0.55 (not below the target), step 0.9; then 0.7/0.8, step 0.95.
+    scorer = QueueScorer([0.6, 0.55], [0.9], [0.7, 0.8], [0.95])
+    settings = ZOSettings(n_directions=2, target=0.3, max_iters=2)
+    result = EmbeddingOptimizer(_counting_respond, scorer, settings).optimise(
+        torch.ones(3, 4), initial=("initial reply", 0.85))
+    assert (result.score, result.source, result.iterations, result.scorer_calls) == (
+        0.55, "perturbation", 2, 6)
+    assert not result.neutralised
+    assert [c.source for c in result.trace] == ["initial", "perturbation", "step",
+                                                "perturbation", "step"]
+    # When nothing beats the original reply, the original is returned.
+    worse = EmbeddingOptimizer(_counting_respond, QueueScorer([0.9, 0.9], [0.95]), ZOSettings(
+        n_directions=2, max_iters=1)).optimise(torch.ones(3, 4), initial=("initial reply", 0.6))
+    assert (worse.text, worse.score, worse.source) == ("initial reply", 0.6, "initial")
+
+
+def test_the_target_keeps_optimising_below_the_threshold() -> None:
+    # The first step reaches 0.4: no longer flagged, but not below the 0.3 target.
+    script = ([0.8, 0.9], [0.4], [0.5, 0.45], [0.2])
+    with_margin = EmbeddingOptimizer(_counting_respond, QueueScorer(*script), ZOSettings(
+        n_directions=2, target=0.3, max_iters=3)).optimise(torch.ones(3, 4), initial=("x", 0.9))
+    assert (with_margin.score, with_margin.iterations, with_margin.scorer_calls) == (0.2, 2, 6)
+    no_margin = EmbeddingOptimizer(_counting_respond, QueueScorer(*script), ZOSettings(
+        n_directions=2, target=0.5, max_iters=3)).optimise(torch.ones(3, 4), initial=("x", 0.9))
+    assert (no_margin.score, no_margin.iterations, no_margin.scorer_calls) == (0.4, 1, 3)
+    assert with_margin.neutralised and no_margin.neutralised  # both are below the threshold
+
+
+def test_unflagged_prompt_is_untouched() -> None:
+    # Score sigmoid(-2.4) = 0.08: not flagged (< 0.5), though above the default target.
+    assert ZOSettings().stop_below < 0.08
+    embeddings = torch.full((4, 8), -0.3)
+    result = EmbeddingOptimizer(_respond, MeanScorer()).optimise(embeddings)
+    assert result.iterations == 0 and result.scorer_calls == 1 and result.text == "-0.300000"
+    assert result.source == "initial"
+
+
+def test_model_responder_matches_generation_from_ids(tiny_generator: ChatGenerator) -> None:
+    settings = GenerationSettings(max_new_tokens=6)
+    expected = tiny_generator.generate(["hello"], settings)[0].text
+    ids = torch.tensor([tiny_generator.encode("hello")])
+    with torch.no_grad():
+        embeds = tiny_generator.loaded.model.get_input_embeddings()(ids)
+    respond = model_responder(tiny_generator, settings)
+    assert respond(embeds) == [expected]
+    assert respond(embeds.repeat(3, 1, 1)) == [expected] * 3  # batched perturbations
+
+
 def test_zo_configuration_leaves_unflagged_rows_identical(tiny_loaded) -> None:
     from psa_guard.configs import config_names
     from psa_guard.zo.config import ZOGenerator
@@ -128,7 +277,7 @@ def test_zo_configuration_leaves_unflagged_rows_identical(tiny_loaded) -> None:
     settings = GenerationSettings(max_new_tokens=5)
     prompts = ["hi", "tell me something about the weather in spring"]
     base = ChatGenerator(tiny_loaded).generate(prompts, settings)
-    zo = ZOGenerator(tiny_loaded, scorer=QueueScorer([0.1, 0.9], [0.9, 0.9]),
+    zo = ZOGenerator(tiny_loaded, scorer=QueueScorer([0.1, 0.9], [0.9, 0.9], [0.001]),
                      zo_settings=ZOSettings(n_directions=2, max_iters=3))
     out = zo.generate(prompts, settings)
     same = ("text", "prompt_tokens", "completion_tokens", "finish_reason")
@@ -137,3 +286,4 @@ def test_zo_configuration_leaves_unflagged_rows_identical(tiny_loaded) -> None:
     info = out[1].extra["zo"]
     assert info["flagged"] is True and info["neutralised"] is True
     assert info["iterations"] == 1 and info["scorer_calls"] == 2 + 1  # N perturbed + new reply
+    assert info["source"] == "step"
