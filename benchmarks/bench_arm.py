@@ -38,6 +38,7 @@ from transformers.cache_utils import DynamicCache
 
 from psa_guard.arm import SHIPPED_ADAPTER, ArmConfig, ArmGenerator, PvArm, load_arm
 from psa_guard.arm.guidance import lexicographic_scores, safe_candidates
+from psa_guard.arm.model import positions_from_mask
 from psa_guard.direg.vector import base_checksum
 from psa_guard.generation import ChatGenerator, GenerationSettings
 from psa_guard.loading import load_model
@@ -75,7 +76,7 @@ class SeparateModelGuidance(LogitsProcessor):
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         batch, length = input_ids.shape
         mask = torch.cat((self.mask, self.mask.new_ones(batch, length - self.mask.shape[1])), 1)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        positions = positions_from_mask(mask)
         new = input_ids[:, self.seen:] if self.use_cache else input_ids
         out = self.model(input_ids=new, attention_mask=mask,
                          position_ids=positions[:, -new.shape[1]:],

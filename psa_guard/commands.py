@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from psa_guard.attributes import parse_preference
-from psa_guard.configs import build_generator, config_names, get_config
+from psa_guard.configs import build_generator, check_steering, config_names, get_config
 from psa_guard.embedded import (
     DEFAULT_MODEL_NAME,
     default_gguf_path,
@@ -86,11 +86,7 @@ def _generator(args: argparse.Namespace, guard: PolicyGuard | None = None) -> An
     steering = steering_from_args(args)
     if guard is not None and config.guided:
         steering = guard.resolve(args.context).steering().merged(steering)
-    if steering is not None and not config.guided:
-        raise ConfigurationError(
-            f"--alpha/--beta steer Pv-Arm guidance; configuration {args.config!r} does not use it "
-            "(choose --config arm or --config full)"
-        )
+    check_steering(args.config, steering)
     return build_generator(args.config, load_model(args.model, threads=args.threads), steering)
 
 

@@ -20,7 +20,7 @@ from psa_guard.generation import ChatGenerator, Steering
 from psa_guard.loading import LoadedModel
 
 __all__ = ["GuardConfig", "register_config", "config_names", "get_config", "build_generator",
-           "config_label"]
+           "check_steering", "config_label"]
 
 
 @dataclass(frozen=True)
@@ -96,15 +96,27 @@ def build_generator(name: str, loaded: LoadedModel, steering: Steering | None = 
         ConfigurationError: ``steering`` given to a configuration that is not guided.
     """
     config = get_config(name)
+    check_steering(name, steering)
     if steering is None or steering == Steering():
         return config.build(loaded)
-    if not config.guided:
-        guided = ", ".join(n for n in config_names() if _REGISTRY[n].guided)
-        raise ConfigurationError(
-            f"--alpha/--beta steer Pv-Arm guidance, which configuration {name!r} does not use; "
-            f"choose a guided configuration ({guided})"
-        )
     return config.build(loaded, steering=steering)
+
+
+def check_steering(name: str, steering: Steering | None) -> None:
+    """Refuse ``steering`` for a configuration that is not guided (before anything is loaded).
+
+    Raises:
+        UnknownConfigError: unknown name.
+        ConfigurationError: ``steering`` given to an unguided configuration.
+    """
+    config = get_config(name)
+    if steering is None or steering == Steering() or config.guided:
+        return
+    guided = ", ".join(n for n in config_names() if _REGISTRY[n].guided)
+    raise ConfigurationError(
+        f"--alpha/--beta steer Pv-Arm guidance, which configuration {name!r} does not use; "
+        f"choose a guided configuration ({guided})"
+    )
 
 
 def config_label(name: str, steering: Steering | None = None) -> str:

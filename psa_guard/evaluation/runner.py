@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from psa_guard.configs import build_generator, config_label, get_config
+from psa_guard.configs import build_generator, check_steering, config_label, get_config
 from psa_guard.errors import ConfigurationError
 from psa_guard.evaluation.cache import CacheRecord, CompletionCache, completion_key, settings_key
 from psa_guard.evaluation.judges import JudgePanel, Verdict
@@ -65,12 +65,7 @@ class EvalRequest:
         if not self.suites:
             raise ConfigurationError("give at least one --suite")
         for name in self.configs:
-            config = get_config(name)
-            if self.steering is not None and not config.guided:
-                raise ConfigurationError(
-                    f"--alpha/--beta steer Pv-Arm guidance; configuration {name!r} does not use it "
-                    "(evaluate guided configurations such as arm and full separately)"
-                )
+            check_steering(name, self.steering)
         for name in self.suites:
             get_suite(name)
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or (
