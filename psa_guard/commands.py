@@ -54,14 +54,19 @@ def add_steering_args(parser: argparse.ArgumentParser) -> None:
                         "'empathy=0.4,helpfulness=0.6' (unnamed attributes 0; normalised)")
     parser.add_argument("--beta", type=float, default=None,
                         help="guidance temperature of guided configurations (weight 1/beta)")
+    parser.add_argument("--risk-threshold", type=float, default=None,
+                        help="risk gate of guided configurations: prompts the moderation scorer "
+                        "scores above it are decoded by the safety model alone (default 0.5; "
+                        "1 = no gate)")
 
 
 def steering_from_args(args: argparse.Namespace) -> Steering | None:
-    """The :class:`Steering` of ``--alpha``/``--beta``, or None when neither is given."""
-    if args.alpha is None and args.beta is None:
+    """The :class:`Steering` of ``--alpha``/``--beta``/``--risk-threshold`` (None: none given)."""
+    threshold = getattr(args, "risk_threshold", None)
+    if args.alpha is None and args.beta is None and threshold is None:
         return None
     preference = parse_preference(args.alpha) if args.alpha is not None else None
-    return Steering(preference, args.beta)
+    return Steering(preference, args.beta, risk_threshold=threshold)
 
 
 def _add_decoding_args(parser: argparse.ArgumentParser, max_new_tokens: int) -> None:

@@ -36,6 +36,8 @@ class GuardConfig:
         artifacts: the files the configuration's behaviour depends on (harm vector, adapter);
             their checksums are part of the evaluation cache key, so retraining one never reuses
             stale replies.
+        settings: built-in settings the behaviour depends on besides the files (for example the
+            risk gate's threshold); part of the fingerprint too.
     """
 
     name: str
@@ -43,15 +45,20 @@ class GuardConfig:
     build: Callable[..., ChatGenerator]
     guided: bool = False
     artifacts: Callable[[], tuple[Path, ...]] = field(default=lambda: ())
+    settings: Callable[[], str] = field(default=lambda: "")
 
     def fingerprint(self) -> str:
-        """A short checksum of :attr:`artifacts` ('' when there are none; 'missing' per absent file)."""
+        """A short checksum of :attr:`artifacts` and :attr:`settings` ('' when there are none;
+        'missing' per absent file)."""
         digests = []
         for path in self.artifacts():
             try:
                 digests.append(hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12])
             except OSError:
                 digests.append("missing")
+        settings = self.settings()
+        if settings:
+            digests.append(hashlib.sha256(settings.encode("utf-8")).hexdigest()[:12])
         return "+".join(digests)
 
 
@@ -114,8 +121,8 @@ def check_steering(name: str, steering: Steering | None) -> None:
         return
     guided = ", ".join(n for n in config_names() if _REGISTRY[n].guided)
     raise ConfigurationError(
-        f"--alpha/--beta steer Pv-Arm guidance, which configuration {name!r} does not use; "
-        f"choose a guided configuration ({guided})"
+        f"--alpha/--beta/--risk-threshold steer Pv-Arm guidance, which configuration {name!r} "
+        f"does not use; choose a guided configuration ({guided})"
     )
 
 
@@ -128,6 +135,8 @@ def config_label(name: str, steering: Steering | None = None) -> str:
         parts.append(format_preference(steering.preference))
     if steering.beta is not None:
         parts.append(f"beta={steering.beta:g}")
+    if steering.risk_threshold is not None:
+        parts.append(f"gate={steering.risk_threshold:g}")
     return f"{name}[{';'.join(parts)}]"
 
 
@@ -147,9 +156,17 @@ def _vector() -> tuple[Path, ...]:
 
 
 def _adapter() -> tuple[Path, ...]:
+    """The Pv-Arm adapter and the moderation head its risk gate scores prompts with."""
     from psa_guard.arm.artifacts import SHIPPED_ADAPTER
+    from psa_guard.moderation.local import ARTIFACTS_DIR, HEAD_NAME
 
-    return (SHIPPED_ADAPTER,)
+    return (SHIPPED_ADAPTER, ARTIFACTS_DIR / f"{HEAD_NAME}.safetensors")
+
+
+def _gate() -> str:
+    from psa_guard.arm.generator import DEFAULT_RISK_THRESHOLD
+
+    return f"risk_threshold={DEFAULT_RISK_THRESHOLD}"
 
 
 register_config(GuardConfig("direg", "DiReg: the model minus the shipped harm vector (patched copy)",
@@ -179,6 +196,7 @@ def _build_full(loaded: LoadedModel, steering: Steering | None = None) -> ChatGe
 
 
 register_config(GuardConfig("arm", "Pv-Arm guidance on the unpatched model (shipped adapter)",
-                            _build_arm, guided=True, artifacts=_adapter))
+                            _build_arm, guided=True, artifacts=_adapter, settings=_gate))
 register_config(GuardConfig("full", "DiReg patch, then Pv-Arm guidance inside its safe set",
-                            _build_full, guided=True, artifacts=lambda: (*_vector(), *_adapter())))
+                            _build_full, guided=True, artifacts=lambda: (*_vector(), *_adapter()),
+                            settings=_gate))

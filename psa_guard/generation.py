@@ -60,12 +60,19 @@ class Steering:
         safe_top_p: nucleus mass of the safety stage's candidate set (None: default).
         blocked_terms: strings the reply must never contain (the hard constraint), added to the
             generator's own.
+        risk_threshold: the risk gate of the safety stage: when the prompt's harm score exceeds it,
+            the reward model gets no weight and the safety model alone decides (1 disables the
+            gate; None: default).
+        risk: the prompt's harm score in [0, 1], if the caller already has it (None: a guided
+            generator with a risk scorer scores the last user turn itself).
     """
 
     preference: tuple[float, ...] | None = None
     beta: float | None = None
     safe_top_p: float | None = None
     blocked_terms: tuple[str, ...] = ()
+    risk_threshold: float | None = None
+    risk: float | None = None
 
     def __post_init__(self) -> None:
         if self.preference is not None:
@@ -81,6 +88,10 @@ class Steering:
             raise ConfigurationError(f"steering beta must be a finite number > 0; got {self.beta}")
         if self.safe_top_p is not None and not 0 < self.safe_top_p <= 1:
             raise ConfigurationError(f"steering safe_top_p must be in (0, 1]; got {self.safe_top_p}")
+        for name in ("risk_threshold", "risk"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 1:
+                raise ConfigurationError(f"steering {name} must be in [0, 1]; got {value}")
         object.__setattr__(self, "blocked_terms", tuple(str(t) for t in self.blocked_terms if t))
 
     def merged(self, override: Steering | None) -> Steering:
@@ -92,6 +103,8 @@ class Steering:
             override.beta if override.beta is not None else self.beta,
             override.safe_top_p if override.safe_top_p is not None else self.safe_top_p,
             tuple(dict.fromkeys((*self.blocked_terms, *override.blocked_terms))),
+            override.risk_threshold if override.risk_threshold is not None else self.risk_threshold,
+            override.risk if override.risk is not None else self.risk,
         )
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from psa_guard.errors import ModerationUnavailableError
 from psa_guard.generation import Completion, StreamChunk
-from psa_guard.messages import Message, normalize_messages
+from psa_guard.messages import Message, last_user_text, normalize_messages
 from psa_guard.policy import Policy
 from psa_guard.policy.routing import Decision, ResolvedContext
 
@@ -86,11 +86,6 @@ class GuardedReply:
         """What to report (``response_metadata["psa_guard"]`` and output lines)."""
         return {"context": self.context, "actions": [s.as_dict() for s in self.steps],
                 "generated": self.completion is not None}
-
-
-def last_user_text(messages: Sequence[Message]) -> str:
-    """The text of the last user turn (empty if there is none)."""
-    return next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
 
 
 def with_steer(messages: Sequence[Message], instruction: str | None) -> list[Message]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from psa_guard.errors import InvalidMessagesError
 
-__all__ = ["ROLES", "Message", "normalize_messages"]
+__all__ = ["ROLES", "Message", "last_user_text", "normalize_messages"]
 
 ROLES = ("system", "user", "assistant", "tool")
 
@@ -61,3 +61,8 @@ def normalize_messages(messages: Sequence[Mapping[str, Any]] | str) -> list[Mess
     if not any(m["role"] in ("user", "system") for m in merged):
         raise InvalidMessagesError("messages has no user or system turn; add a user message")
     return merged
+
+
+def last_user_text(messages: Sequence[Message]) -> str:
+    """The text of the last user turn (empty if there is none)."""
+    return next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")

@@ -5,7 +5,9 @@ At each step, for each row:
 1. **Safety stage.** The generating model (DiReg-patched in ``full``) proposes its nucleus: the
    smallest set of tokens whose probability reaches ``top_p`` (at most ``max_candidates``). Tokens
    that would complete one of the policy's blocked terms are removed (the hard constraint). This is
-   the safe set; nothing outside it can be chosen.
+   the safe set; nothing outside it can be chosen. A prompt whose harm score exceeds the risk gate
+   gives the reward model weight 0 (:func:`guidance_weights`): on risky prompts the safety model
+   alone decides.
 2. **Prosocial stage.** Inside the safe set only, each candidate ``v`` is scored
    ``log pi_safe(v) + (1 / beta) * log pi_r(v | alpha)``. ``log pi_r`` is normalised over the safe
    set, which differs from the full-vocabulary normalisation by a per-row constant that softmax and
@@ -29,7 +31,7 @@ from transformers.cache_utils import DynamicCache
 
 from psa_guard.arm.model import PvArm, positions_from_mask
 
-__all__ = ["ArmGuidance", "TermVeto", "lexicographic_scores", "safe_candidates"]
+__all__ = ["ArmGuidance", "TermVeto", "guidance_weights", "lexicographic_scores", "safe_candidates"]
 
 NEG_INF = float("-inf")
 
@@ -55,6 +57,28 @@ def safe_candidates(logits: torch.Tensor, top_p: float | torch.Tensor, max_candi
     in_nucleus = before < mass
     in_nucleus[:, 0] = True
     return ids, top, in_nucleus
+
+
+def guidance_weights(betas: Sequence[float], risks: Sequence[float | None],
+                     thresholds: Sequence[float]) -> torch.Tensor:
+    """The reward model's weight per row: ``1 / beta``, or 0 behind the risk gate.
+
+    The risk gate is the safety stage's answer to a risky prompt: when the prompt's harm score
+    exceeds the row's threshold, no prosocial preference may move decoding away from the safety
+    model, so the reward model's weight is 0 and the safety model alone decides (its nucleus,
+    minus vetoed tokens, is still the candidate set). A row with no assessed risk is guided.
+
+    Args:
+        betas: guidance temperature per row (> 0).
+        risks: the prompt's harm score in [0, 1] per row, or None when it was not assessed.
+        thresholds: the gate per row; a risk above it switches guidance off (1: never).
+
+    Returns:
+        ``(batch,)`` float32 weights.
+    """
+    weights = [0.0 if risk is not None and risk > threshold else 1.0 / beta
+               for beta, risk, threshold in zip(betas, risks, thresholds, strict=True)]
+    return torch.tensor(weights, dtype=torch.float32)
 
 
 def lexicographic_scores(safe_logprobs: torch.Tensor, reward_logits: torch.Tensor,

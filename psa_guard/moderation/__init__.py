@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from psa_guard.moderation.base import ModerationScorer
 from psa_guard.moderation.http import HTTPModerationScorer
-from psa_guard.moderation.local import LocalModerationScorer, default_scorer
+from psa_guard.moderation.local import LazyDefaultScorer, LocalModerationScorer, default_scorer
 from psa_guard.moderation.server import Fault, ModerationServer
 
 __all__ = [
@@ -27,4 +27,5 @@ __all__ = [
     "ModerationScorer",
     "ModerationServer",
     "default_scorer",
+    "LazyDefaultScorer",
 ]

@@ -35,6 +35,7 @@ from psa_guard.moderation.base import ModerationScorer, check_texts
 __all__ = [
     "ARTIFACTS_DIR",
     "HEAD_NAME",
+    "LazyDefaultScorer",
     "LocalModerationScorer",
     "default_scorer",
     "load_moderation_head",
@@ -186,3 +187,19 @@ def default_scorer() -> ModerationScorer:
             logger.info("loading the local moderation scorer from %s", ARTIFACTS_DIR)
             _default = LocalModerationScorer.load()
         return _default
+
+
+class LazyDefaultScorer:
+    """Stands for :func:`default_scorer`, loading it on the first :meth:`score` call.
+
+    For constructors that must do no I/O: holding one costs nothing until a text is scored.
+    """
+
+    name = "local"
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        """:meth:`LocalModerationScorer.score` of the default scorer (loaded on first use)."""
+        return default_scorer().score(texts)
+
+    def __repr__(self) -> str:
+        return "LazyDefaultScorer()"

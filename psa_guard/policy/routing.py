@@ -139,12 +139,14 @@ class ResolvedContext:
         """This context's Pv-Arm steering: preference, beta and the hard constraint.
 
         Guided configurations (``arm``, ``full``) decode each request with its context's steering;
-        with the hard constraint disabled, the safe set is not narrowed to a nucleus.
+        with the hard constraint disabled, the safe set is not narrowed to a nucleus and the risk
+        gate is off.
         """
         hard = self.hard_constraint
         if not hard.enabled:
-            return Steering(self.preference, self.beta, 1.0, ())
-        return Steering(self.preference, self.beta, hard.top_p, tuple(hard.blocked_terms))
+            return Steering(self.preference, self.beta, 1.0, (), 1.0)
+        return Steering(self.preference, self.beta, hard.top_p, tuple(hard.blocked_terms),
+                        hard.risk_threshold)
 
     def resources_for(self, locale: str | None = None) -> tuple[Resource, ...]:
         """The resources that apply to ``locale`` (all of them for ``None``), in file order."""

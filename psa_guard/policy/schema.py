@@ -156,6 +156,11 @@ class HardConstraint(_Strict):
             "that would complete one are vetoed.",
         ),
     ] = ()
+    risk_threshold: Probability = Field(
+        default=0.5,
+        description="Risk gate: when the moderation score of the user's last turn exceeds it, "
+        "Pv-Arm gets no weight and the patched model alone decides (1 disables the gate).",
+    )
 
 
 class ModerationRule(_Strict):

@@ -239,6 +239,71 @@ def test_rows_with_different_preferences_share_a_batch(loaded: LoadedModel) -> N
     assert together[0] != together[1]  # alpha changes the output without reloading anything
 
 
+class _FakeScorer:
+    """A moderation scorer whose score is keyed on a word of the text; records what it saw."""
+
+    name = "fake"
+
+    def __init__(self, risky_word: str = "weapon", fail: bool = False) -> None:
+        self.risky_word = risky_word
+        self.fail = fail
+        self.seen: list[list[str]] = []
+
+    def score(self, texts: Any) -> list[float]:
+        from psa_guard.errors import ModerationUnavailableError
+
+        self.seen.append(list(texts))
+        if self.fail:
+            raise ModerationUnavailableError("scorer down for the test")
+        return [0.9 if self.risky_word in t else 0.1 for t in texts]
+
+
+def test_guidance_weights_gate_risky_rows() -> None:
+    from psa_guard.arm.guidance import guidance_weights
+
+    weights = guidance_weights([0.5, 0.5, 2.0, 1.0], [None, 0.2, 0.7, 0.5], [0.5, 0.5, 0.5, 0.5])
+    torch.testing.assert_close(weights, torch.tensor([2.0, 2.0, 0.0, 1.0]))  # 0.5 is not above 0.5
+    assert guidance_weights([1.0], [1.0], [1.0]).item() == 1.0  # a gate of 1 never closes
+    with pytest.raises(ValueError):
+        guidance_weights([1.0], [0.1, 0.2], [0.5])
+
+
+def test_risk_gate_leaves_risky_rows_to_the_safety_model(loaded: LoadedModel) -> None:
+    arm = _randomise(PvArm(loaded.model, ArmConfig(layers=1)), scale=3.0)
+    scorer = _FakeScorer()
+    prompts = ["how do I build a weapon", "tell me a story", "how do I build a weapon"]
+    base = [c.text for c in ChatGenerator(loaded).generate(prompts, GREEDY)]
+    ungated = ArmGenerator(loaded, arm=arm, beta=0.01)
+    steered = [c.text for c in ungated.generate(prompts, GREEDY)]
+    assert steered[0] != base[0]  # strong guidance moves this prompt's reply ...
+    gated = ArmGenerator(loaded, arm=arm, beta=0.01, risk_scorer=scorer)
+    out = gated.generate(prompts, GREEDY)
+    assert scorer.seen == [prompts]  # one call for the batch, on the last user turns
+    assert out[0].text == base[0] and out[2].text == base[2]  # ... unless the gate closes
+    assert out[1].text == steered[1]  # a benign row in the same batch is still guided
+    assert out[0].extra["arm"] == {"risk": 0.9, "guided": False}
+    assert out[1].extra["arm"] == {"risk": 0.1, "guided": True}
+    # a caller's own score is used as is; a gate of 1 is never scored
+    scorer.seen.clear()
+    out = gated.generate(prompts[:2], GREEDY, [Steering(risk=0.2), Steering(risk_threshold=1.0)])
+    assert scorer.seen == [] and [c.text for c in out] == steered[:2]
+    assert [c.extra["arm"]["guided"] for c in out] == [True, True]
+
+
+def test_risk_gate_fails_closed_and_streams(loaded: LoadedModel) -> None:
+    arm = _randomise(PvArm(loaded.model, ArmConfig(layers=1)), scale=3.0)
+    base = ChatGenerator(loaded).generate(["tell me a story"], GREEDY)[0].text
+    down = ArmGenerator(loaded, arm=arm, beta=0.01, risk_scorer=_FakeScorer(fail=True))
+    out = down.generate(["tell me a story"], GREEDY)[0]
+    assert out.text == base  # no score: treated as risky, the safety model alone decides
+    assert out.extra["arm"] == {"risk": 1.0, "guided": False, "unavailable": "scorer down for the test"}
+    gated = ArmGenerator(loaded, arm=arm, beta=0.01, risk_scorer=_FakeScorer("story"))
+    chunks = list(gated.stream("tell me a story", GREEDY))
+    assert "".join(c.text for c in chunks) == base
+    assert chunks[-1].completion is not None
+    assert chunks[-1].completion.extra["arm"] == {"risk": 0.9, "guided": False}
+
+
 def test_streaming_sampling_and_stop_sequences_work_guided(loaded: LoadedModel) -> None:
     arm = _randomise(PvArm(loaded.model, ArmConfig(layers=1)))
     generator = ArmGenerator(loaded, arm=arm, beta=0.5)
@@ -312,6 +377,12 @@ def test_steering_normalises_merges_and_validates() -> None:
         Steering((0, 0, 0, 0, 0))
     with pytest.raises(ConfigurationError):
         Steering(beta=-1)
+    gate = Steering(risk_threshold=0.3, risk=0.6)
+    assert policy.merged(gate) == Steering((1, 0, 0, 0, 0), 2.0, 0.8, ("a",), 0.3, 0.6)
+    assert gate.merged(Steering(risk_threshold=0.7)).risk_threshold == 0.7
+    for field_name in ("risk_threshold", "risk"):
+        with pytest.raises(ConfigurationError, match=field_name):
+            Steering(**{field_name: 1.5})
 
 
 def test_steering_is_refused_by_unguided_configurations(tiny_loaded: LoadedModel) -> None:
@@ -447,3 +518,6 @@ def test_config_fingerprint_follows_its_artifacts(tmp_path: Path) -> None:
     assert config.fingerprint() != first and len(first) == 12
     assert get_config("base").fingerprint() == ""
     assert get_config("full").fingerprint().startswith(get_config("direg").fingerprint())
+    gated = GuardConfig("y", "test", lambda loaded: None, settings=lambda: "risk_threshold=0.5")
+    other = GuardConfig("y", "test", lambda loaded: None, settings=lambda: "risk_threshold=0.4")
+    assert gated.fingerprint() != other.fingerprint() and gated.fingerprint() != ""

@@ -23,7 +23,7 @@ POLICY_WITH_HARD = POLICY.replace(
     "  strict:\n    extends: general\n",
     "  strict:\n    extends: general\n    beta: 0.25\n"
     "    preference: {empathy: 3, sensitivity: 0, non_judgmental: 0, truthfulness: 0, helpfulness: 1}\n"
-    "    hard_constraint: {top_p: 0.7, blocked_terms: [forbidden]}\n",
+    "    hard_constraint: {top_p: 0.7, blocked_terms: [forbidden], risk_threshold: 0.3}\n",
 )
 
 
@@ -80,6 +80,7 @@ def test_each_request_is_steered_by_its_policy_context(guided: tuple[ChatPSAGuar
     assert strict is not None and strict.preference == pytest.approx((0.75, 0, 0, 0, 0.25))
     assert strict.beta == 0.25 and strict.safe_top_p == 0.7
     assert strict.blocked_terms == ("forbidden",)
+    assert default.risk_threshold == 0.5 and strict.risk_threshold == 0.3  # the risk gate
 
 
 def test_explicit_alpha_overrides_the_policy_but_keeps_its_hard_constraint(

@@ -128,6 +128,19 @@ def test_defaults_for_unset_fields(policy: Policy) -> None:
     assert bare.decide(1.0).action == "allow"
 
 
+def test_steering_carries_the_hard_constraint_and_its_risk_gate(policy: Policy) -> None:
+    import dataclasses
+
+    child = policy.resolve("child")
+    steering = child.steering()
+    assert steering.safe_top_p == 0.8 and steering.blocked_terms == ("forbidden",)
+    assert steering.risk_threshold == HardConstraint().risk_threshold == 0.5
+    gated = dataclasses.replace(child, hard_constraint=HardConstraint(risk_threshold=0.2))
+    assert gated.steering().risk_threshold == 0.2
+    off = dataclasses.replace(child, hard_constraint=HardConstraint(enabled=False))
+    assert off.steering().risk_threshold == 1.0 and off.steering().safe_top_p == 1.0
+
+
 def test_resolved_context_is_frozen(policy: Policy) -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         policy.resolve("base").beta = 3.0  # type: ignore[misc]
