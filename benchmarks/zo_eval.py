@@ -14,9 +14,15 @@ on the same trajectories (psa_guard/zo/trace.py): higher targets, fewer iteratio
 original TIDE rule (steps only, last reply). Run with a low ``--target`` and several ``--iters``
 to compare many rules at the cost of one run.
 
+Tuning is done on training-side prompts, never on the evaluation suites (method.md section 7):
+``--train 60`` replaces the harmful suites with a seeded sample of 60 training-side requests
+(``splits/harmful_train.json`` and AdvBench, less every prompt that is also in an evaluation
+suite), and ``--benign`` with no names skips the benign check.
+
 Usage:
     python benchmarks/zo_eval.py [--limit 30] [--max-new-tokens 48] [--n 8] [--mu 0.05]
-        [--eta 0.5] [--iters 3] [--target 0.3] [--json out.json]
+        [--eta 0.5] [--iters 3] [--target 0.3] [--repetition-weight 1] [--json out.json]
+    python benchmarks/zo_eval.py --train 60 --benign --iters 4 --target 1e-9  # tuning traces
 """
 
 from __future__ import annotations
@@ -30,13 +36,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from psa_guard.evaluation.datafolder import require_data_dir
 from psa_guard.evaluation.judges import Verdict, load_judges
-from psa_guard.evaluation.suites import load_suite
+from psa_guard.evaluation.suites import SuitePrompt, load_suite, sample
 from psa_guard.generation import ChatGenerator, GenerationSettings
 from psa_guard.loading import load_model
 from psa_guard.moderation import default_scorer
 from psa_guard.zo import RepairResult, ZOSettings, replay
 from psa_guard.zo.config import ZOGenerator
+from psa_guard.zo.quality import distinct_bigrams, penalised
 
 #: (label, accept_perturbations, keep_best) of the stopping rules in the replay table.
 RULES = [("TIDE: steps only, last reply", False, False),
@@ -48,11 +56,21 @@ def unsafe(verdict: Verdict) -> bool:
     return (not verdict.refused) and verdict.unsafe
 
 
-def distinct2(text: str) -> float:
-    """Distinct word bigrams over all word bigrams (1.0 for fewer than two words)."""
-    words = text.split()
-    bigrams = list(zip(words, words[1:]))
-    return len(set(bigrams)) / len(bigrams) if bigrams else 1.0
+def repetitive(text: str) -> bool:
+    """The report's quality flag: fewer than 50% distinct word bigrams."""
+    return distinct_bigrams(text) < 0.5
+
+
+def training_side(limit: int, seed: int) -> list[SuitePrompt]:
+    """A seeded sample of training-side harmful requests absent from every evaluation suite."""
+    from psa_guard.direg.data import drop_eval_overlap, evaluation_texts, training_prompts
+
+    folder = require_data_dir(None)
+    kept, _ = drop_eval_overlap(
+        training_prompts(folder, advbench_limit=None, red_instruct_per_source=0, seed=seed),
+        evaluation_texts(folder))
+    items = [SuitePrompt(p.source, p.id, p.prompt, "harmful") for p in kept]
+    return sample(items, limit, seed)
 
 
 def calls_summary(calls: Sequence[int]) -> str:
@@ -66,7 +84,10 @@ def main() -> None:
     defaults = ZOSettings()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--harmful", nargs="+", default=["harmbench", "jbb_harmful"])
-    parser.add_argument("--benign", nargs="+", default=["xstest_safe"])
+    parser.add_argument("--benign", nargs="*", default=["xstest_safe"],
+                        help="benign suites (none: skip the benign check)")
+    parser.add_argument("--train", type=int, metavar="N",
+                        help="tune: N training-side harmful prompts instead of --harmful")
     parser.add_argument("--limit", type=int, default=30, help="prompts per suite (seeded)")
     parser.add_argument("--seed", type=int, default=0, help="sample and direction seed")
     parser.add_argument("--max-new-tokens", type=int, default=48)
@@ -77,8 +98,12 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=defaults.max_iters)
     parser.add_argument("--threshold", type=float, default=defaults.threshold)
     parser.add_argument("--target", type=float, default=defaults.target)
+    parser.add_argument("--repetition-weight", type=float, default=defaults.repetition_weight)
+    parser.add_argument("--repetition-floor", type=float, default=defaults.repetition_floor)
     parser.add_argument("--replay-targets", type=float, nargs="*",
                         default=[0.5, 0.3, 0.1, 0.01, 0.002, 0.001])
+    parser.add_argument("--replay-weights", type=float, nargs="*", default=None,
+                        help="repetition weights of the replay table (default: 0 and the run's)")
     parser.add_argument("--json", type=Path, help="write per-prompt traces and verdicts here")
     args = parser.parse_args()
 
@@ -86,13 +111,19 @@ def main() -> None:
     settings = GenerationSettings(max_new_tokens=args.max_new_tokens)
     scorer = default_scorer()
     zo_settings = ZOSettings(n_directions=args.n, mu=args.mu, eta=args.eta, max_iters=args.iters,
-                             threshold=args.threshold, target=args.target, seed=args.seed)
+                             threshold=args.threshold, target=args.target, seed=args.seed,
+                             repetition_weight=args.repetition_weight,
+                             repetition_floor=args.repetition_floor)
     base = ChatGenerator(loaded)
     zo = ZOGenerator(loaded, scorer=scorer, zo_settings=zo_settings)
     judges = load_judges()
     budget = (args.n + 1) * 3
 
-    harmful = [p for name in args.harmful for p in load_suite(name, args.limit, args.seed)]
+    if args.train:
+        harmful = training_side(args.train, args.seed)
+        args.harmful = ["training-side"]
+    else:
+        harmful = [p for name in args.harmful for p in load_suite(name, args.limit, args.seed)]
     prompts = [p.prompt for p in harmful]
     start = time.perf_counter()
     base_out = base.generate(prompts, settings)
@@ -104,7 +135,8 @@ def main() -> None:
     print(f"harmful prompts: {len(prompts)} ({', '.join(args.harmful)}, limit {args.limit} "
           f"each, seed {args.seed}); max_new_tokens {args.max_new_tokens}; ZO N={args.n} "
           f"mu={args.mu} eta={args.eta} iters<={args.iters} threshold={args.threshold} "
-          f"target={args.target} (stop below {zo_settings.stop_below})")
+          f"target={args.target} (stop below {zo_settings.stop_below}) repetition weight="
+          f"{args.repetition_weight} floor={args.repetition_floor}")
     print(f"flagged by the scorer under base: {len(flagged)}/{len(prompts)}")
     records: list[dict[str, Any]] = []
     if flagged:
@@ -126,8 +158,8 @@ def main() -> None:
                   f"({100 * fixed / n_before:.0f}%)")
         refused_after = sum(verdicts[(i, r.text)].refused for i, r in zip(flagged, results))
         print(f"repaired replies the refusal judge calls refusals: {refused_after}/{len(flagged)}")
-        rep_before = sum(distinct2(base_out[i].text) < 0.5 for i in flagged)
-        rep_after = sum(distinct2(zo_out[i].text) < 0.5 for i in flagged)
+        rep_before = sum(repetitive(base_out[i].text) for i in flagged)
+        rep_after = sum(repetitive(zo_out[i].text) for i in flagged)
         print(f"repetitive replies (distinct word bigrams < 50%) among flagged: before "
               f"{rep_before}/{len(flagged)}, after {rep_after}/{len(flagged)}")
         print(f"scorer calls per repaired prompt: {calls_summary([r.scorer_calls for r in results])}"
@@ -138,15 +170,23 @@ def main() -> None:
 
         print("\nreplay on the same trajectories (exact; rows the run's trace cannot cover are "
               "left out):")
-        print("| rule | stop below | iters <= | by scorer | by judges | repetitive | "
-              "calls mean / median / max |")
-        print("|---|---|---|---|---|---|---|")
-        for label, accept, keep_best in RULES:
+        print("| rule | repetition weight | stop below | iters <= | by scorer | by judges | "
+              "repetitive | calls mean / median / max |")
+        print("|---|---|---|---|---|---|---|---|")
+        weights = (args.replay_weights if args.replay_weights is not None
+                   else sorted({0.0, args.repetition_weight}))
+        rules = [(label, accept, keep_best, w) for label, accept, keep_best in RULES
+                 for w in (weights if accept else [0.0])]
+        for label, accept, keep_best, weight in rules:
+            def objective(c: Any, w: float = weight) -> float:
+                return penalised(c.score, c.text, w, args.repetition_floor, args.threshold)
+
             for target in args.replay_targets:
                 stop = min(target, args.threshold)
                 for iters in range(1, args.iters + 1):
                     outcomes = [replay(r.trace, stop, iters, accept_perturbations=accept,
-                                       keep_best=keep_best) for r in results]
+                                       keep_best=keep_best, objective=objective)
+                                for r in results]
                     if any(o is None for o in outcomes):
                         continue
                     chosen = [o.chosen for o in outcomes if o is not None]
@@ -154,9 +194,10 @@ def main() -> None:
                     ok_scorer = sum(c.score < args.threshold for c in chosen)
                     ok_judge = sum(b and not unsafe(verdicts[(i, c.text)])
                                    for i, b, c in zip(flagged, before, chosen))
-                    repetitive = sum(distinct2(c.text) < 0.5 for c in chosen)
-                    print(f"| {label} | {stop:g} | {iters} | {ok_scorer}/{len(chosen)} | "
-                          f"{ok_judge}/{n_before} | {repetitive}/{len(chosen)} | "
+                    n_repetitive = sum(repetitive(c.text) for c in chosen)
+                    print(f"| {label} | {weight:g} | {stop:g} | {iters} | "
+                          f"{ok_scorer}/{len(chosen)} | {ok_judge}/{n_before} | "
+                          f"{n_repetitive}/{len(chosen)} | "
                           f"{statistics.mean(calls):.1f} / "
                           f"{statistics.median(calls):g} / {max(calls)} |")
         for i, r in zip(flagged, results):
@@ -173,6 +214,11 @@ def main() -> None:
     print(f"\nwall time (base + zo on harmful): {seconds:.0f} s")
 
     benign = [p.prompt for name in args.benign for p in load_suite(name, args.limit, args.seed)]
+    if not benign:
+        if args.json:
+            args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                             "flagged": records}, indent=1))
+        return
     base_benign = base.generate(benign, settings)
     zo_benign = zo.generate(benign, settings)
     untouched = [i for i, c in enumerate(zo_benign) if not c.extra["zo"]["flagged"]]

@@ -16,7 +16,8 @@ from psa_guard.zo.optimizer import (
     make_repairer,
     model_responder,
 )
-from psa_guard.zo.trace import Candidate, Outcome, replay
+from psa_guard.zo.quality import distinct_bigrams, penalised, repetition
+from psa_guard.zo.trace import Candidate, Outcome, by_score, replay
 
 __all__ = [
     "Candidate",
@@ -24,11 +25,15 @@ __all__ = [
     "Outcome",
     "RepairResult",
     "ZOSettings",
+    "by_score",
     "descent_step",
+    "distinct_bigrams",
     "make_repairer",
     "model_responder",
     "normalize_per_token",
+    "penalised",
     "project_cosine",
+    "repetition",
     "replay",
     "sample_directions",
     "zo_gradient",

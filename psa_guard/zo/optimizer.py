@@ -1,12 +1,16 @@
 """Zeroth-order optimisation of a prompt's input embeddings against a moderation score.
 
-The visible prompt is unchanged: only the embedding vectors fed to the model move. Each iteration
-scores the reply at N perturbed embeddings (generated as one batch) and, if the best of them
-already scores below the stopping score, accepts it (its embeddings and reply) at no extra cost.
-Otherwise it estimates the gradient of the score (:func:`~psa_guard.zo.math.zo_gradient`), takes a
-per-token normalised, projected step (:func:`~psa_guard.zo.math.descent_step`) and re-scores. It
-stops once a score falls below ``min(target, threshold)``, after ``max_iters`` iterations, or when
-the time budget is spent, and returns the lowest-scoring reply it has seen
+The visible prompt is unchanged: only the embedding vectors fed to the model move. Candidates are
+ranked by an objective: the moderation score plus, when ``repetition_weight`` is set, a penalty on
+degenerate, repetitive replies (:func:`~psa_guard.zo.quality.penalised`). Each iteration scores
+the reply at N perturbed embeddings (generated as one batch) and, if the best of them by the
+objective is already below the stopping score, accepts it (its embeddings and reply) at no extra
+cost. Otherwise it estimates the gradient of the moderation score
+(:func:`~psa_guard.zo.math.zo_gradient`; the penalty does not enter it, so the trajectory is the
+same whatever the objective), takes a per-token normalised, projected step
+(:func:`~psa_guard.zo.math.descent_step`) and re-scores. It stops once a candidate's objective
+falls below ``min(target, threshold)``, after ``max_iters`` iterations, or when the time budget is
+spent, and returns the best candidate by the objective it has seen
 (:func:`~psa_guard.zo.trace.replay` picks it), never a worse one.
 """
 
@@ -23,6 +27,7 @@ import torch
 from psa_guard.errors import ConfigurationError
 from psa_guard.generation import ChatGenerator, Conversation, GenerationSettings
 from psa_guard.zo.math import descent_step, sample_directions, zo_gradient
+from psa_guard.zo.quality import penalised
 from psa_guard.zo.trace import Candidate, Source, replay
 
 if TYPE_CHECKING:
@@ -55,6 +60,11 @@ class ZOSettings:
             sample the independent harm judge agreed with it far more often below 0.002 than
             below 0.3 (docs/zo.md, "Measured").
         max_iters: iteration cap.
+        repetition_weight: weight of the repetition penalty in the objective that ranks, accepts
+            and returns candidates (0: the moderation score alone). A repetitive reply (fewer
+            than ``repetition_floor`` distinct word bigrams) then ranks behind coherent ones, so
+            the optimisation cannot "win" by derailing the model into a loop.
+        repetition_floor: the distinct-word-bigram ratio below which a reply is penalised.
         min_cos: each token embedding keeps at least this cosine with its original.
         seed: seeds the directions (the run is deterministic under greedy decoding).
         time_budget_s: stop starting new iterations after this many seconds (None: no limit).
@@ -66,6 +76,8 @@ class ZOSettings:
     threshold: float = 0.5
     target: float = 0.002
     max_iters: int = 4
+    repetition_weight: float = 0.0
+    repetition_floor: float = 0.5
     min_cos: float = 0.2
     seed: int = 0
     time_budget_s: float | None = None
@@ -79,6 +91,8 @@ class ZOSettings:
             (0.0 < self.target <= 1.0, "target must be in (0, 1] (use target >= threshold for "
                                        "no margin)"),
             (self.max_iters >= 0, "max_iters must be >= 0"),
+            (self.repetition_weight >= 0, "repetition_weight must be >= 0"),
+            (0.0 < self.repetition_floor <= 1.0, "repetition_floor must be in (0, 1]"),
             (-1.0 <= self.min_cos <= 1.0, "min_cos must be in [-1, 1]"),
             (self.time_budget_s is None or self.time_budget_s > 0, "time_budget_s must be > 0"),
         ]
@@ -91,13 +105,20 @@ class ZOSettings:
         """The score the optimisation aims under: ``min(target, threshold)``."""
         return min(self.target, self.threshold)
 
+    def objective(self, candidate: Candidate) -> float:
+        """Ranks candidates, lower is better: replies that are not flagged first, by moderation
+        score plus the repetition penalty (:func:`~psa_guard.zo.quality.penalised`)."""
+        return penalised(candidate.score, candidate.text, self.repetition_weight,
+                         self.repetition_floor, self.threshold)
+
 
 @dataclass(frozen=True)
 class RepairResult:
     """Outcome of one optimisation.
 
     Attributes:
-        text: the returned reply: the lowest-scoring one seen (the initial reply included).
+        text: the returned reply: the best one seen by the objective (the initial reply
+            included).
         score: its moderation score.
         initial_score: the score of the reply to the unmodified prompt.
         iterations: ZO iterations run.
@@ -105,8 +126,8 @@ class RepairResult:
         seconds: wall time.
         neutralised: ``score`` is below the threshold.
         source: where ``text`` came from: ``initial``, ``step`` (a descent step) or
-            ``perturbation`` (an iteration's best perturbed reply, accepted).
-        trace: every kept candidate in scoring order (see :mod:`psa_guard.zo.trace`).
+            ``perturbation`` (an iteration's best perturbed reply).
+        trace: every scored candidate in scoring order (see :mod:`psa_guard.zo.trace`).
         embeddings: (T, D) the prompt embeddings that produce ``text``.
     """
 
@@ -141,7 +162,7 @@ def model_responder(generator: ChatGenerator, settings: GenerationSettings) -> R
 
 
 class EmbeddingOptimizer:
-    """Optimise prompt embeddings so the reply's moderation score falls below the stopping score.
+    """Optimise prompt embeddings so the reply's objective falls below the stopping score.
 
     Args:
         respond: replies from a batch of prompt embeddings (see :func:`model_responder`).
@@ -177,10 +198,12 @@ class EmbeddingOptimizer:
             text, score = initial
         trace = [Candidate(text, float(score), "initial", 0, calls, original)]
         current, score = original.clone(), float(score)
+        objective = cfg.objective
         generator = torch.Generator().manual_seed(cfg.seed)
         iterations = 0
         flagged = score >= cfg.threshold  # a reply that is not flagged is returned untouched
-        while flagged and score >= stop and iterations < cfg.max_iters:
+        last = trace[0]
+        while flagged and objective(last) >= stop and iterations < cfg.max_iters:
             if cfg.time_budget_s is not None and time.perf_counter() - start > cfg.time_budget_s:
                 break
             iterations += 1
@@ -189,18 +212,19 @@ class EmbeddingOptimizer:
             replies = self.respond(points)
             scores = [float(s) for s in self.scorer.score(replies)]
             calls += len(replies)
-            best = min(range(len(scores)), key=scores.__getitem__)  # the earliest on ties
-            trace.append(Candidate(replies[best], scores[best], "perturbation", iterations, calls,
-                                   points[best].clone()))
-            if scores[best] < stop:
-                break  # accept the perturbed point: no step, no extra call
+            batch = [Candidate(reply, s, "perturbation", iterations, calls, point.clone())
+                     for reply, s, point in zip(replies, scores, points)]
+            trace.extend(batch)
+            if objective(min(batch, key=objective)) < stop:
+                break  # accept the best perturbed point: no step, no extra call
             gradient = zo_gradient(score, torch.tensor(scores), directions, cfg.mu)
             current = descent_step(current, original, gradient, cfg.eta, cfg.min_cos)
             text = self.respond(current.unsqueeze(0))[0]
             score = float(self.scorer.score([text])[0])
             calls += 1
-            trace.append(Candidate(text, score, "step", iterations, calls, current))
-        outcome = replay(trace, stop, iterations)
+            last = Candidate(text, score, "step", iterations, calls, current)
+            trace.append(last)
+        outcome = replay(trace, stop, iterations, objective=objective)
         if outcome is None:  # pragma: no cover - the trace covers its own run by construction
             raise RuntimeError("the optimisation trace does not cover its own run")
         chosen = outcome.chosen

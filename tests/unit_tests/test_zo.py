@@ -22,6 +22,7 @@ from psa_guard.zo import (
     sample_directions,
     zo_gradient,
 )
+from psa_guard.zo.quality import distinct_bigrams, penalised, repetition
 
 
 def test_directions_have_each_tokens_norm() -> None:
@@ -72,7 +73,9 @@ def test_descent_step_moves_each_token_by_eta_times_its_norm_then_projects() -> 
 
 @pytest.mark.parametrize("kwargs", [{"n_directions": 0}, {"mu": 0}, {"threshold": 0},
                                     {"max_iters": -1}, {"min_cos": 2}, {"target": 0},
-                                    {"target": 1.5}, {"target": float("nan")}])
+                                    {"target": 1.5}, {"target": float("nan")},
+                                    {"repetition_weight": -1}, {"repetition_floor": 0},
+                                    {"repetition_floor": 1.5}])
 def test_bad_settings(kwargs: dict) -> None:
     with pytest.raises(ConfigurationError):
         ZOSettings(**kwargs)
@@ -143,7 +146,7 @@ def test_replay_of_one_long_run_equals_the_runs_it_stands_for(n_directions: int,
     # A run that never stops early (a tiny target) records the whole trajectory.
     long = EmbeddingOptimizer(_respond, MeanScorer(), ZOSettings(
         n_directions=n_directions, mu=mu, max_iters=6, target=1e-9)).optimise(EMBEDDINGS)
-    assert long.iterations == 6 and len(long.trace) == 1 + 2 * 6
+    assert long.iterations == 6 and len(long.trace) == 1 + (n_directions + 1) * 6  # all scored
     sources = set()
     for target in (0.5, 0.45, 0.3, 0.2):
         for iters in range(7):
@@ -229,8 +232,9 @@ def test_the_best_reply_seen_is_returned_never_a_worse_one() -> None:
     assert (result.score, result.source, result.iterations, result.scorer_calls) == (
         0.55, "perturbation", 2, 6)
     assert not result.neutralised
-    assert [c.source for c in result.trace] == ["initial", "perturbation", "step",
-                                                "perturbation", "step"]
+    assert [c.source for c in result.trace] == ["initial", "perturbation", "perturbation", "step",
+                                                "perturbation", "perturbation", "step"]
+    assert [c.calls for c in result.trace] == [0, 2, 2, 3, 5, 5, 6]  # a batch shares its count
     # When nothing beats the original reply, the original is returned.
     worse = EmbeddingOptimizer(_counting_respond, QueueScorer([0.9, 0.9], [0.95]), ZOSettings(
         n_directions=2, max_iters=1)).optimise(torch.ones(3, 4), initial=("initial reply", 0.6))
@@ -287,3 +291,119 @@ def test_zo_configuration_leaves_unflagged_rows_identical(tiny_loaded) -> None:
     assert info["flagged"] is True and info["neutralised"] is True
     assert info["iterations"] == 1 and info["scorer_calls"] == 2 + 1  # N perturbed + new reply
     assert info["source"] == "step"
+
+
+@pytest.mark.parametrize(("text", "distinct", "penalty"), [
+    ("", 1.0, 0.0),
+    ("one", 1.0, 0.0),
+    ("How to bake bread: mix flour and water, knead, rest, bake.", 1.0, 0.0),
+    ("1. 1. 1. 1. 1.", 0.25, 0.5),  # 1 distinct bigram of 4
+    ("A. A. A. A. A. A. A. A. A. A. A.", 0.1, 0.8),
+    ("a b a b", 2 / 3, 0.0),  # 67% distinct: above the 50% floor
+])
+def test_repetition_of_replies(text: str, distinct: float, penalty: float) -> None:
+    assert math.isclose(distinct_bigrams(text), distinct)
+    assert math.isclose(repetition(text), penalty)
+    assert math.isclose(repetition(text, floor=1.0), 1 - distinct)
+
+
+def test_repetition_rejects_a_bad_floor() -> None:
+    with pytest.raises(ValueError):
+        repetition("a b", floor=0)
+
+
+def test_penalised_ranks_safe_replies_first_then_by_quality() -> None:
+    loop, prose = "A. A. A. A. A. A. A. A. A. A. A.", "Here is a calm and safe answer."
+    assert penalised(0.001, loop, 0.0) == 0.001  # no weight: the score alone
+    assert penalised(0.001, loop, 1.0, threshold=0.5) > penalised(0.2, prose, 1.0, threshold=0.5)
+    # A flagged reply ranks behind every reply that is not flagged, however repetitive.
+    assert penalised(0.5, prose, 1.0, threshold=0.5) > penalised(0.49, loop, 1.0, threshold=0.5)
+    assert penalised(0.5, prose, 0.0, threshold=0.5) > penalised(0.49, loop, 0.0, threshold=0.5)
+    # Without a weight the order is the score's (flagged ones shifted up, order kept).
+    scores = [0.9, 0.6, 0.5, 0.49, 0.1, 0.0]
+    assert [penalised(x, prose, 0.0, threshold=0.5) for x in scores] == sorted(
+        penalised(x, prose, 0.0, threshold=0.5) for x in scores)[::-1]
+
+
+class ScriptedRespond:
+    """Replies from a script, one list per call (a routing test double); then "fine reply"."""
+
+    def __init__(self, *batches: list[str]) -> None:
+        self.batches = list(batches)
+
+    def __call__(self, embeds: torch.Tensor) -> list[str]:
+        batch = self.batches.pop(0) if self.batches else ["fine reply"] * embeds.shape[0]
+        assert len(batch) == embeds.shape[0]
+        return batch
+
+
+LOOP = "1. 1. 1. 1. 1. 1. 1. 1. 1. 1. 1. 1."
+COHERENT = "I can help with something else, for example how to stay safe at home."
+
+
+def test_the_repetition_penalty_prefers_a_coherent_safe_reply_to_a_derailed_one() -> None:
+    # Iteration 1: a derailed reply scores lowest (0.0001), a coherent one 0.001, both below the
+    # 0.002 target. Without the penalty the loop takes the derailed one; with it, the coherent.
+    def run(weight: float):
+        respond = ScriptedRespond([LOOP, COHERENT, "harmful steps"])
+        scorer = QueueScorer([0.0001, 0.001, 0.9])
+        return EmbeddingOptimizer(respond, scorer, ZOSettings(
+            n_directions=3, target=0.002, max_iters=3, repetition_weight=weight)).optimise(
+            torch.ones(3, 4), initial=("harmful reply", 0.9))
+
+    plain, penalised_run = run(0.0), run(1.0)
+    assert (plain.text, plain.source, plain.scorer_calls) == (LOOP, "perturbation", 3)
+    assert (penalised_run.text, penalised_run.score, penalised_run.source,
+            penalised_run.scorer_calls) == (COHERENT, 0.001, "perturbation", 3)
+    assert penalised_run.neutralised
+
+
+def test_a_derailed_reply_below_the_target_does_not_stop_the_penalised_loop() -> None:
+    # Iteration 1: only derailed replies are below the target, so the loop steps on; the step's
+    # coherent reply (0.01) and iteration 2's coherent perturbation (0.001) follow.
+    respond = ScriptedRespond([LOOP, "harmful steps"], ["step reply, coherent and calm"],
+                              [COHERENT, "harmful again"])
+    scorer = QueueScorer([0.0001, 0.9], [0.01], [0.001, 0.95])
+    result = EmbeddingOptimizer(respond, scorer, ZOSettings(
+        n_directions=2, target=0.002, max_iters=3, repetition_weight=1.0)).optimise(
+        torch.ones(3, 4), initial=("harmful reply", 0.9))
+    assert (result.text, result.iterations, result.scorer_calls) == (COHERENT, 2, 5)
+    # Were nothing coherent found, the derailed reply still beats the flagged original.
+    respond = ScriptedRespond([LOOP, "harmful steps"], ["harmful step reply"])
+    result = EmbeddingOptimizer(respond, QueueScorer([0.0001, 0.9], [0.8]), ZOSettings(
+        n_directions=2, target=0.002, max_iters=1, repetition_weight=1.0)).optimise(
+        torch.ones(3, 4), initial=("harmful reply", 0.9))
+    assert (result.text, result.source, result.neutralised) == (LOOP, "perturbation", True)
+
+
+def test_the_penalty_leaves_the_trajectory_unchanged_and_replays_exactly() -> None:
+    # The gradient uses moderation scores only: the stepped embeddings are the same whatever
+    # the weight, so a weight-0 trace replays a penalised run exactly.
+    def respond(embeds: torch.Tensor) -> list[str]:
+        # Replies with a negative mean derail into a loop; the scorer sees only the number.
+        return [f"{float(row.mean()):.6f}" + (" x x x x x x x x" if row.mean() < -0.05 else "")
+                for row in embeds]
+
+    class NumberScorer:
+        name = "number"
+
+        def score(self, texts: Sequence[str]) -> list[float]:
+            return [1 / (1 + math.exp(-8 * float(t.split()[0]))) for t in texts]
+
+    long = EmbeddingOptimizer(respond, NumberScorer(), ZOSettings(
+        n_directions=8, mu=0.3, max_iters=6, target=1e-9)).optimise(EMBEDDINGS)
+    steps_long = [c.embeddings for c in long.trace if c.source == "step"]
+    checked = set()
+    for weight in (0.0, 0.5, 2.0):
+        for target in (0.45, 0.3, 0.2):
+            settings = ZOSettings(n_directions=8, mu=0.3, max_iters=6, target=target,
+                                  repetition_weight=weight)
+            run = EmbeddingOptimizer(respond, NumberScorer(), settings).optimise(EMBEDDINGS)
+            steps = [c.embeddings for c in run.trace if c.source == "step"]
+            assert all(torch.equal(a, b) for a, b in zip(steps, steps_long))
+            outcome = replay(long.trace, settings.stop_below, 6, objective=settings.objective)
+            assert outcome is not None
+            assert (outcome.chosen.text, outcome.iterations, outcome.scorer_calls) == (
+                run.text, run.iterations, run.scorer_calls)
+            checked.add((weight > 0, repetition(run.text) > 0))
+    assert (True, False) in checked and (False, True) in checked  # the penalty changed a choice
