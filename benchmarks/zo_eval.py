@@ -100,6 +100,8 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=defaults.target)
     parser.add_argument("--repetition-weight", type=float, default=defaults.repetition_weight)
     parser.add_argument("--repetition-floor", type=float, default=defaults.repetition_floor)
+    parser.add_argument("--elitist", action=argparse.BooleanOptionalAction,
+                        default=defaults.elitist)
     parser.add_argument("--replay-targets", type=float, nargs="*",
                         default=[0.5, 0.3, 0.1, 0.01, 0.002, 0.001])
     parser.add_argument("--replay-weights", type=float, nargs="*", default=None,
@@ -113,7 +115,7 @@ def main() -> None:
     zo_settings = ZOSettings(n_directions=args.n, mu=args.mu, eta=args.eta, max_iters=args.iters,
                              threshold=args.threshold, target=args.target, seed=args.seed,
                              repetition_weight=args.repetition_weight,
-                             repetition_floor=args.repetition_floor)
+                             repetition_floor=args.repetition_floor, elitist=args.elitist)
     base = ChatGenerator(loaded)
     zo = ZOGenerator(loaded, scorer=scorer, zo_settings=zo_settings)
     judges = load_judges()
@@ -136,7 +138,7 @@ def main() -> None:
           f"each, seed {args.seed}); max_new_tokens {args.max_new_tokens}; ZO N={args.n} "
           f"mu={args.mu} eta={args.eta} iters<={args.iters} threshold={args.threshold} "
           f"target={args.target} (stop below {zo_settings.stop_below}) repetition weight="
-          f"{args.repetition_weight} floor={args.repetition_floor}")
+          f"{args.repetition_weight} floor={args.repetition_floor} elitist={args.elitist}")
     print(f"flagged by the scorer under base: {len(flagged)}/{len(prompts)}")
     records: list[dict[str, Any]] = []
     if flagged:

@@ -65,6 +65,9 @@ class ZOSettings:
             than ``repetition_floor`` distinct word bigrams) then ranks behind coherent ones, so
             the optimisation cannot "win" by derailing the model into a loop.
         repetition_floor: the distinct-word-bigram ratio below which a reply is penalised.
+        elitist: each iteration starts from the best point scored so far by the objective (the
+            previous point, its best perturbation or the step), rather than from the step
+            whatever its score. Costs no call: every such point has been scored.
         min_cos: each token embedding keeps at least this cosine with its original.
         seed: seeds the directions (the run is deterministic under greedy decoding).
         time_budget_s: stop starting new iterations after this many seconds (None: no limit).
@@ -78,6 +81,7 @@ class ZOSettings:
     max_iters: int = 4
     repetition_weight: float = 0.0
     repetition_floor: float = 0.5
+    elitist: bool = False
     min_cos: float = 0.2
     seed: int = 0
     time_budget_s: float | None = None
@@ -202,7 +206,7 @@ class EmbeddingOptimizer:
         generator = torch.Generator().manual_seed(cfg.seed)
         iterations = 0
         flagged = score >= cfg.threshold  # a reply that is not flagged is returned untouched
-        last = trace[0]
+        last = base = trace[0]
         while flagged and objective(last) >= stop and iterations < cfg.max_iters:
             if cfg.time_budget_s is not None and time.perf_counter() - start > cfg.time_budget_s:
                 break
@@ -220,10 +224,16 @@ class EmbeddingOptimizer:
             gradient = zo_gradient(score, torch.tensor(scores), directions, cfg.mu)
             current = descent_step(current, original, gradient, cfg.eta, cfg.min_cos)
             text = self.respond(current.unsqueeze(0))[0]
-            score = float(self.scorer.score([text])[0])
+            step_score = float(self.scorer.score([text])[0])
             calls += 1
-            last = Candidate(text, score, "step", iterations, calls, current)
+            last = Candidate(text, step_score, "step", iterations, calls, current)
             trace.append(last)
+            if cfg.elitist:  # ties go to the step, then to the perturbation: keep moving
+                best = min((last, min(batch, key=objective), base), key=objective)
+                current = best.embeddings if best.embeddings is not None else current
+                base, score = best, best.score
+            else:
+                base, score = last, step_score
         outcome = replay(trace, stop, iterations, objective=objective)
         if outcome is None:  # pragma: no cover - the trace covers its own run by construction
             raise RuntimeError("the optimisation trace does not cover its own run")

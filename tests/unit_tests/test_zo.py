@@ -407,3 +407,36 @@ def test_the_penalty_leaves_the_trajectory_unchanged_and_replays_exactly() -> No
                 run.text, run.iterations, run.scorer_calls)
             checked.add((weight > 0, repetition(run.text) > 0))
     assert (True, False) in checked and (False, True) in checked  # the penalty changed a choice
+
+
+class RecordingRespond:
+    """Records every batch of embeddings it is asked about; replies name the call and row."""
+
+    def __init__(self) -> None:
+        self.calls: list[torch.Tensor] = []
+
+    def __call__(self, embeds: torch.Tensor) -> list[str]:
+        self.calls.append(embeds.clone())
+        return [f"reply {len(self.calls)}.{j} is a plain sentence" for j in range(embeds.shape[0])]
+
+
+@pytest.mark.parametrize("elitist", [False, True])
+def test_elitist_iterations_start_from_the_best_point_scored(elitist: bool) -> None:
+    # Iteration 1: perturbations 0.6 and 0.7, the step 0.9 (worse than both and the 0.8 start).
+    embeddings = torch.randn(3, 4, generator=torch.Generator().manual_seed(5))
+    respond = RecordingRespond()
+    settings = ZOSettings(n_directions=2, mu=0.05, target=0.3, max_iters=2, elitist=elitist)
+    result = EmbeddingOptimizer(respond, QueueScorer([0.6, 0.7], [0.9], [0.65, 0.75], [0.95]),
+                                settings).optimise(embeddings, initial=("initial reply", 0.8))
+    generator = torch.Generator().manual_seed(settings.seed)
+    first = sample_directions(embeddings, 2, generator)
+    second = sample_directions(embeddings, 2, generator)
+    perturbation = embeddings + 0.05 * first[0]  # the 0.6 point
+    step = respond.calls[1][0]
+    centre = perturbation if elitist else step
+    assert torch.allclose(respond.calls[2], centre + 0.05 * second)
+    # The gradient is taken at the centre's own score: the elitist step differs.
+    gradient = zo_gradient(0.6 if elitist else 0.9, torch.tensor([0.65, 0.75]), second, 0.05)
+    assert torch.allclose(respond.calls[3][0], descent_step(centre, embeddings, gradient, 0.5,
+                                                            0.2))
+    assert result.score == 0.6 and result.scorer_calls == 6  # the best seen either way
