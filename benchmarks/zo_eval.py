@@ -11,8 +11,10 @@ against ``base.generate``, each generating on its own).
 The trajectory of a run does not depend on the target, the iteration cap or the acceptance of
 perturbations, so the replay table states exactly what other stopping rules would have returned
 on the same trajectories (psa_guard/zo/trace.py): higher targets, fewer iterations, and the
-original TIDE rule (steps only, last reply). Run with a low ``--target`` and several ``--iters``
-to compare many rules at the cost of one run.
+original TIDE rule (steps only, last reply); without ``--elitist`` it does not depend on the
+repetition weight either. With ``--elitist`` the next iteration's start depends on the objective,
+so only the run's own objective and rule are replayed. Run with a low ``--target`` and several
+``--iters`` to compare many rules at the cost of one run.
 
 Tuning is done on training-side prompts, never on the evaluation suites (method.md section 7):
 ``--train 60`` replaces the harmful suites with a seeded sample of 60 training-side requests
@@ -179,6 +181,9 @@ def main() -> None:
                    else sorted({0.0, args.repetition_weight}))
         rules = [(label, accept, keep_best, w) for label, accept, keep_best in RULES
                  for w in (weights if accept else [0.0])]
+        if args.elitist:  # the trajectory depends on the objective: only the run's own replays
+            rules = [(label, True, True, args.repetition_weight) for label, accept, _ in RULES
+                     if accept]
         for label, accept, keep_best, weight in rules:
             def objective(c: Any, w: float = weight) -> float:
                 return penalised(c.score, c.text, w, args.repetition_floor, args.threshold)
