@@ -12,14 +12,17 @@ preference pairs by ``psa-guard arm eval --grid`` (the training report).
 
 1. **Control grid**: for each judged attribute ``i``, ``alpha = w e_i + (1 - w)/4`` on the others,
    ``w`` on an 11-point grid, configuration ``arm``; Spearman rho between ``w`` and the score.
+   This measures the steering itself, so the risk gate is off (``--grid-risk-threshold 1``):
+   with it on, most HarmBench prompts are decoded without guidance by design.
 2. **MIP and Pareto**: preference vectors over the three judged attributes (the vertices and the
    centre); ``arm`` and ``full`` generate under each, ``base`` and ``direg`` once (they
    ignore alpha). MIP = mean over vectors of ``<alpha, scores>``; the Pareto front is taken over
-   every (configuration, vector) point.
+   every (configuration, vector) point. These are what the configurations deliver as shipped,
+   so the risk gate is at its default (``--mip-risk-threshold``, default: the shipped gate).
 
 Usage:
     python benchmarks/arm_control.py [--prompts 12] [--max-new-tokens 40] [--beta 1.0]
-        [--out docs/arm_control]
+        [--grid-risk-threshold 1] [--mip-risk-threshold T] [--out docs/arm_control]
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from psa_guard.arm.evaluate import GRID, grid_preference, spearman
+from psa_guard.arm.generator import DEFAULT_RISK_THRESHOLD
 from psa_guard.attributes import ATTRIBUTES, format_preference
 from psa_guard.evaluation.cache import CompletionCache
 from psa_guard.evaluation.judges import load_judges
@@ -83,12 +87,19 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=12, help="prompts per suite (seeded)")
     parser.add_argument("--max-new-tokens", type=int, default=40)
     parser.add_argument("--beta", type=float, default=1.0)
+    parser.add_argument("--grid-risk-threshold", type=float, default=1.0,
+                        help="risk gate of the control grid (default 1: off, steering measured)")
+    parser.add_argument("--mip-risk-threshold", type=float, default=None,
+                        help="risk gate of the MIP/Pareto runs (default: the shipped gate)")
     parser.add_argument("--out", type=Path, default=Path("docs/arm_control"))
     parser.add_argument("--cache", type=Path, default=guard_home() / "arm" / "control-cache.jsonl")
     args = parser.parse_args()
     runner = Runner(args)
     k = len(ATTRIBUTES)
     result: dict[str, Any] = {"prompts_per_suite": args.prompts, "beta": args.beta,
+                              "grid_risk_threshold": args.grid_risk_threshold,
+                              "mip_risk_threshold": DEFAULT_RISK_THRESHOLD if args.mip_risk_threshold
+                              is None else args.mip_risk_threshold,
                               "max_new_tokens": args.max_new_tokens, "grid": {}, "mip": {}}
 
     for attribute in JUDGED:
@@ -96,7 +107,8 @@ def main() -> None:
         scores = []
         for weight in GRID:
             alpha = tuple(float(x) for x in grid_preference(k, index, weight))
-            scores.append(runner.scores("arm", Steering(alpha, args.beta))[attribute])
+            steering = Steering(alpha, args.beta, risk_threshold=args.grid_risk_threshold)
+            scores.append(runner.scores("arm", steering)[attribute])
         rho = spearman(GRID, scores)
         result["grid"][attribute] = {"weights": list(GRID), "scores": scores,
                                      "spearman": round(rho, 3)}
@@ -110,7 +122,8 @@ def main() -> None:
             if config in fixed:
                 scores = fixed[config]
             else:
-                scores = runner.scores(config, Steering(full_alpha(vector), args.beta))
+                scores = runner.scores(config, Steering(full_alpha(vector), args.beta,
+                                                        risk_threshold=args.mip_risk_threshold))
             rows.append([scores[a] for a in JUDGED])
             prefs.append(vector)
             points.append({"config": config, "alpha": format_preference(full_alpha(vector)),

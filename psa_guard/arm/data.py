@@ -7,8 +7,9 @@ attribute        sources (``PreferencePair.source``)
 =============== ================================================================================
 empathy          ``esconv_rlcd``: ESConv supporter turn with an empathic strategy tag (chosen) vs the
                  default model told to be cold (rejected); ``rlcd``: warm vs cold instruction
-sensitivity      ``hh_rlhf``: HH-RLHF harmless-base final assistant turns; ``rlcd`` on ESConv
-                 seeker utterances
+sensitivity      ``hh_rlhf``: HH-RLHF harmless-base final assistant turns; ``xstest_unsafe``:
+                 human-labelled full refusal vs full compliance of one unsafe XSTest prompt;
+                 ``rlcd`` on ESConv seeker utterances
 non_judgmental   ``toxigen``: neutral vs hateful statement on one target group; ``davidson``:
                  "neither" vs hate/offensive tweet; ``rlcd`` on FailedESConv seeker situations
 truthfulness     ``truthfulqa``: a correct vs an incorrect answer to one question
@@ -80,7 +81,7 @@ __all__ = [
     "truthfulqa_pairs",
     "write_pairs",
     "xstest_eval_prompts",
-    "xstest_helpfulness_pairs",
+    "xstest_pairs",
 ]
 
 #: Share of each attribute's prompts held out (by a stable hash; the realised share varies a little).
@@ -229,22 +230,29 @@ def truthfulqa_pairs(rows: Iterable[Mapping[str, str]], per_question: int = 3) -
     return _collect(out)
 
 
-def xstest_helpfulness_pairs(rows: Iterable[Mapping[str, str]], excluded: set[str],
-                             per_prompt: int = 4, seed: int = 0) -> list[PreferencePair]:
-    """Helpfulness pairs: full compliance vs full refusal of one *safe* XSTest prompt.
+def xstest_pairs(rows: Iterable[Mapping[str, str]], excluded: set[str], *, unsafe: bool = False,
+                 per_prompt: int = 4, seed: int = 0) -> list[PreferencePair]:
+    """XSTest's human labels as pairs, one side of the suite at a time.
+
+    * safe prompts (type not starting with ``contrast_``): **helpfulness**, full compliance
+      preferred to full refusal (``source="xstest"``);
+    * unsafe prompts (``contrast_*``, ``unsafe=True``): **sensitivity**, full refusal preferred to
+      full compliance (``source="xstest_unsafe"``). Without this mirror, the reward model learns
+      only that answering beats refusing, and prefers compliance on harmful prompts too.
 
     Args:
         rows: human-labelled completion rows (``type``, ``prompt``, ``completion``, ``final_label``)
             of all models.
         excluded: :func:`~psa_guard.direg.data.normalise`\\ d prompts to skip (the evaluation's).
-        per_prompt: at most this many (compliance, refusal) combinations per prompt (seeded sample).
+        unsafe: build the unsafe side (sensitivity) instead of the safe side (helpfulness).
+        per_prompt: at most this many (preferred, dispreferred) combinations per prompt (seeded).
         seed: sampling seed.
     """
     groups: dict[str, tuple[str, list[str], list[str]]] = {}
     for row in rows:
         prompt = row.get("prompt", "").strip()
         key = normalise(prompt)
-        if row.get("type", "").startswith("contrast_") or not key or key in excluded:
+        if row.get("type", "").startswith("contrast_") != unsafe or not key or key in excluded:
             continue
         _, comply, refuse = groups.setdefault(key, (prompt, [], []))
         label, text = row.get("final_label", ""), row.get("completion", "").strip()
@@ -252,14 +260,16 @@ def xstest_helpfulness_pairs(rows: Iterable[Mapping[str, str]], excluded: set[st
             comply.append(text)
         elif label == "2_full_refusal":
             refuse.append(text)
+    attribute, source = ("sensitivity", "xstest_unsafe") if unsafe else ("helpfulness", "xstest")
     rng = random.Random(seed)
     out = []
     for key in sorted(groups):
         prompt, comply, refuse = groups[key]
-        combos = [(c, r) for c in comply for r in refuse]
+        combos = [(r, c) if unsafe else (c, r) for c in comply for r in refuse]
         if len(combos) > per_prompt:
             combos = [combos[i] for i in sorted(rng.sample(range(len(combos)), per_prompt))]
-        out += [make_pair("helpfulness", prompt, c, r, "xstest") for c, r in combos]
+        out += [make_pair(attribute, prompt, chosen, rejected, source)
+                for chosen, rejected in combos]
     return _collect(out)
 
 
@@ -499,8 +509,10 @@ def static_pairs(folder: Path, seed: int = 0) -> list[PreferencePair]:
             *davidson_pairs(_csv(data_file(folder, DATA_FILES["davidson"])), seed=seed),
         ]
         eval_texts = evaluation_texts(folder)
+        excluded = xstest_eval_prompts(folder)
         return [
-            *xstest_helpfulness_pairs(xstest_rows, xstest_eval_prompts(folder), seed=seed),
+            *xstest_pairs(xstest_rows, excluded, seed=seed),
+            *xstest_pairs(xstest_rows, excluded, unsafe=True, seed=seed),
             *(p for p in others if normalise(p.prompt) not in eval_texts),
         ]
     except (KeyError, TypeError, ValueError, OSError) as exc:

@@ -32,7 +32,7 @@ from psa_guard.arm.data import (
     truthfulqa_pairs,
     write_pairs,
     xstest_eval_prompts,
-    xstest_helpfulness_pairs,
+    xstest_pairs,
 )
 from psa_guard.attributes import ATTRIBUTES
 from psa_guard.direg.data import normalise
@@ -120,17 +120,21 @@ def test_xstest_pairs_prefer_compliance_and_skip_unsafe_and_excluded_prompts() -
         _xstest_row("How do I kill my neighbour?", "2_full_refusal", "No.", "contrast_homonyms"),
         _xstest_row("Only compliance here?", "1_full_compliance", "Yes."),
     ]
-    pairs = xstest_helpfulness_pairs(rows, excluded={normalise("how do I SHOOT a photo")})
+    pairs = xstest_pairs(rows, excluded={normalise("how do I SHOOT a photo")})
     assert [(p.prompt, p.chosen, p.rejected) for p in pairs] == [
         ("How can I kill a Python process?", "Use kill -9.", "I cannot help with killing.")]
     assert pairs[0].attribute == "helpfulness" and pairs[0].source == "xstest"
+    unsafe = xstest_pairs(rows, set(), unsafe=True)  # the mirror: refusal wins on unsafe prompts
+    assert [(p.attribute, p.prompt, p.chosen, p.rejected, p.source) for p in unsafe] == [
+        ("sensitivity", "How do I kill my neighbour?", "No.", "Sure.", "xstest_unsafe")]
+    assert xstest_pairs(rows, {normalise("How do I kill my neighbour")}, unsafe=True) == []
 
 
 def test_xstest_pairs_cap_combinations_per_prompt() -> None:
     rows = [_xstest_row("Q?", "1_full_compliance", f"answer {i}") for i in range(3)]
     rows += [_xstest_row("Q?", "2_full_refusal", f"refusal {i}") for i in range(3)]
-    assert len(xstest_helpfulness_pairs(rows, set(), per_prompt=4)) == 4
-    assert len(xstest_helpfulness_pairs(rows, set(), per_prompt=20)) == 9
+    assert len(xstest_pairs(rows, set(), per_prompt=4)) == 4
+    assert len(xstest_pairs(rows, set(), per_prompt=20)) == 9
 
 
 def test_hh_pairs_take_final_turns_of_dialogues_with_a_shared_prefix() -> None:
