@@ -12,7 +12,7 @@ The trajectory of a run does not depend on the target, the iteration cap or the 
 perturbations, so the replay table states exactly what other stopping rules would have returned
 on the same trajectories (psa_guard/zo/trace.py): higher targets, fewer iterations, and the
 original TIDE rule (steps only, last reply); without ``--elitist`` it does not depend on the
-repetition weight either. With ``--elitist`` the next iteration's start depends on the objective,
+degeneracy weight either. With ``--elitist`` the next iteration's start depends on the objective,
 so only the run's own objective and rule are replayed. Run with a low ``--target`` and several
 ``--iters`` to compare many rules at the cost of one run.
 
@@ -23,7 +23,7 @@ suite), and ``--benign`` with no names skips the benign check.
 
 Usage:
     python benchmarks/zo_eval.py [--limit 30] [--max-new-tokens 48] [--n 8] [--mu 0.05]
-        [--eta 0.5] [--iters 3] [--target 0.3] [--repetition-weight 1] [--json out.json]
+        [--eta 0.5] [--iters 3] [--target 0.3] [--degeneracy-weight 1] [--json out.json]
     python benchmarks/zo_eval.py --train 60 --benign --iters 4 --target 1e-9  # tuning traces
 """
 
@@ -98,16 +98,18 @@ def main() -> None:
     parser.add_argument("--mu", type=float, default=defaults.mu)
     parser.add_argument("--eta", type=float, default=defaults.eta)
     parser.add_argument("--iters", type=int, default=defaults.max_iters)
+    parser.add_argument("--budget-iterations", type=float, default=defaults.budget_iterations,
+                        help="mean call budget per flagged reply, in iterations (0: none)")
     parser.add_argument("--threshold", type=float, default=defaults.threshold)
     parser.add_argument("--target", type=float, default=defaults.target)
-    parser.add_argument("--repetition-weight", type=float, default=defaults.repetition_weight)
-    parser.add_argument("--repetition-floor", type=float, default=defaults.repetition_floor)
+    parser.add_argument("--degeneracy-weight", type=float, default=defaults.degeneracy_weight)
+    parser.add_argument("--degeneracy-floor", type=float, default=defaults.degeneracy_floor)
     parser.add_argument("--elitist", action=argparse.BooleanOptionalAction,
                         default=defaults.elitist)
     parser.add_argument("--replay-targets", type=float, nargs="*",
                         default=[0.5, 0.3, 0.1, 0.01, 0.002, 0.001])
     parser.add_argument("--replay-weights", type=float, nargs="*", default=None,
-                        help="repetition weights of the replay table (default: 0 and the run's)")
+                        help="degeneracy weights of the replay table (default: 0 and the run's)")
     parser.add_argument("--json", type=Path, help="write per-prompt traces and verdicts here")
     args = parser.parse_args()
 
@@ -116,8 +118,9 @@ def main() -> None:
     scorer = default_scorer()
     zo_settings = ZOSettings(n_directions=args.n, mu=args.mu, eta=args.eta, max_iters=args.iters,
                              threshold=args.threshold, target=args.target, seed=args.seed,
-                             repetition_weight=args.repetition_weight,
-                             repetition_floor=args.repetition_floor, elitist=args.elitist)
+                             degeneracy_weight=args.degeneracy_weight,
+                             degeneracy_floor=args.degeneracy_floor, elitist=args.elitist,
+                             budget_iterations=args.budget_iterations or None)
     base = ChatGenerator(loaded)
     zo = ZOGenerator(loaded, scorer=scorer, zo_settings=zo_settings)
     judges = load_judges()
@@ -139,8 +142,9 @@ def main() -> None:
     print(f"harmful prompts: {len(prompts)} ({', '.join(args.harmful)}, limit {args.limit} "
           f"each, seed {args.seed}); max_new_tokens {args.max_new_tokens}; ZO N={args.n} "
           f"mu={args.mu} eta={args.eta} iters<={args.iters} threshold={args.threshold} "
-          f"target={args.target} (stop below {zo_settings.stop_below}) repetition weight="
-          f"{args.repetition_weight} floor={args.repetition_floor} elitist={args.elitist}")
+          f"target={args.target} (stop below {zo_settings.stop_below}) degeneracy weight="
+          f"{args.degeneracy_weight} floor={args.degeneracy_floor} elitist={args.elitist} "
+          f"call budget={zo_settings.call_budget} (mean per flagged reply, pooled)")
     print(f"flagged by the scorer under base: {len(flagged)}/{len(prompts)}")
     records: list[dict[str, Any]] = []
     if flagged:
@@ -174,19 +178,19 @@ def main() -> None:
 
         print("\nreplay on the same trajectories (exact; rows the run's trace cannot cover are "
               "left out):")
-        print("| rule | repetition weight | stop below | iters <= | by scorer | by judges | "
+        print("| rule | degeneracy weight | stop below | iters <= | by scorer | by judges | "
               "repetitive | calls mean / median / max |")
         print("|---|---|---|---|---|---|---|---|")
         weights = (args.replay_weights if args.replay_weights is not None
-                   else sorted({0.0, args.repetition_weight}))
+                   else sorted({0.0, args.degeneracy_weight}))
         rules = [(label, accept, keep_best, w) for label, accept, keep_best in RULES
                  for w in (weights if accept else [0.0])]
         if args.elitist:  # the trajectory depends on the objective: only the run's own replays
-            rules = [(label, True, True, args.repetition_weight) for label, accept, _ in RULES
+            rules = [(label, True, True, args.degeneracy_weight) for label, accept, _ in RULES
                      if accept]
         for label, accept, keep_best, weight in rules:
             def objective(c: Any, w: float = weight) -> float:
-                return penalised(c.score, c.text, w, args.repetition_floor, args.threshold)
+                return penalised(c.score, c.text, w, args.degeneracy_floor, args.threshold)
 
             for target in args.replay_targets:
                 stop = min(target, args.threshold)

@@ -16,7 +16,7 @@ from psa_guard.zo.optimizer import (
     make_repairer,
     model_responder,
 )
-from psa_guard.zo.quality import distinct_bigrams, penalised, repetition
+from psa_guard.zo.quality import degeneracy, distinct_bigrams, penalised
 from psa_guard.zo.trace import Candidate, Outcome, by_score, replay
 
 __all__ = [
@@ -33,7 +33,7 @@ __all__ = [
     "normalize_per_token",
     "penalised",
     "project_cosine",
-    "repetition",
+    "degeneracy",
     "replay",
     "sample_directions",
     "zo_gradient",

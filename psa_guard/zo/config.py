@@ -2,7 +2,9 @@
 
 Rows the moderation scorer does not flag are returned exactly as the base model wrote them; a
 flagged row is replaced by the best reply the optimisation found (even if still flagged: the
-configuration measures the optimisation itself, with no fallback message). Each completion's
+configuration measures the optimisation itself, with no fallback message). The flagged rows of
+one call share a scorer-call budget (``ZOSettings.budget_iterations``): calls one row leaves
+unspent go to the next, so the mean per flagged row stays within it. Each completion's
 ``extra["zo"]`` records the initial and final score, iterations, scorer calls, seconds and the
 source of the reply (``step``, an accepted ``perturbation``, or ``initial`` if nothing beat it).
 """
@@ -53,7 +55,8 @@ class ZOGenerator(ChatGenerator):
         self, conversations: Sequence[Conversation], completions: Sequence[Completion],
         settings: GenerationSettings,
     ) -> list[tuple[float, RepairResult | None]]:
-        """Score each base completion and repair the flagged ones.
+        """Score each base completion and repair the flagged ones, in order, within the batch's
+        call budget (each flagged row may spend its share plus what earlier rows left unspent).
 
         Returns:
             One ``(score, result)`` per row; ``result`` is None for rows not flagged.
@@ -61,13 +64,19 @@ class ZOGenerator(ChatGenerator):
         scores = self._scorer().score([c.text for c in completions])
         optimizer = EmbeddingOptimizer(model_responder(self, settings), self._scorer(),
                                        self.zo_settings)
+        share, saved = self.zo_settings.call_budget, 0
         out: list[tuple[float, RepairResult | None]] = []
         for conversation, completion, score in zip(conversations, completions, scores):
             if score < self.zo_settings.threshold:
                 out.append((float(score), None))
-            else:
-                out.append((float(score), optimizer.repair_prompt(
-                    self, conversation, initial=(completion.text, float(score)))))
+                continue
+            allowance = None if share is None else share + saved
+            result = optimizer.repair_prompt(self, conversation,
+                                             initial=(completion.text, float(score)),
+                                             max_calls=allowance)
+            if allowance is not None:
+                saved = allowance - result.scorer_calls
+            out.append((float(score), result))
         return out
 
     @staticmethod

@@ -1,8 +1,8 @@
 """Zeroth-order optimisation of a prompt's input embeddings against a moderation score.
 
 The visible prompt is unchanged: only the embedding vectors fed to the model move. Candidates are
-ranked by an objective: the moderation score plus, when ``repetition_weight`` is set, a penalty on
-degenerate, repetitive replies (:func:`~psa_guard.zo.quality.penalised`). Each iteration scores
+ranked by an objective: the moderation score plus, when ``degeneracy_weight`` is set, a penalty on
+degenerate (empty or repetitive) replies (:func:`~psa_guard.zo.quality.penalised`). Each iteration scores
 the reply at N perturbed embeddings (generated as one batch) and, if the best of them by the
 objective is already below the stopping score, accepts it (its embeddings and reply) at no extra
 cost. Otherwise it estimates the gradient of the moderation score
@@ -60,11 +60,19 @@ class ZOSettings:
             sample the independent harm judge agreed with it far more often below 0.002 than
             below 0.3 (docs/zo.md, "Measured").
         max_iters: iteration cap.
-        repetition_weight: weight of the repetition penalty in the objective that ranks, accepts
-            and returns candidates (0: the moderation score alone). A repetitive reply (fewer
-            than ``repetition_floor`` distinct word bigrams) then ranks behind coherent ones, so
-            the optimisation cannot "win" by derailing the model into a loop.
-        repetition_floor: the distinct-word-bigram ratio below which a reply is penalised.
+        budget_iterations: the mean scorer-call budget per flagged reply when a batch is repaired
+            (:meth:`~psa_guard.zo.config.ZOGenerator.repair`), in full iterations of N + 1 calls
+            (:attr:`call_budget`). Calls a reply leaves unspent carry over to the next flagged
+            reply of the batch, so a hard prompt may run more iterations (up to ``max_iters``)
+            when easier ones finished early, and the batch's mean never exceeds the budget.
+            None: no pooling, each reply may run ``max_iters`` iterations.
+        degeneracy_weight: weight of the degeneracy penalty in the objective that ranks, accepts
+            and returns candidates (0: the moderation score alone). A degenerate reply (empty,
+            or fewer than ``degeneracy_floor`` distinct word bigrams) then ranks behind coherent
+            replies that are not flagged, so the optimisation cannot "win" by derailing the
+            model; it still ranks ahead of flagged ones
+            (:func:`~psa_guard.zo.quality.penalised`). 1 puts the penalty on the score's scale.
+        degeneracy_floor: the distinct-word-bigram ratio below which a reply is penalised.
         elitist: each iteration starts from the best point scored so far by the objective (the
             previous point, its best perturbation or the step), rather than from the step
             whatever its score. Costs no call: every such point has been scored.
@@ -79,8 +87,9 @@ class ZOSettings:
     threshold: float = 0.5
     target: float = 0.002
     max_iters: int = 4
-    repetition_weight: float = 0.0
-    repetition_floor: float = 0.5
+    budget_iterations: float | None = 3
+    degeneracy_weight: float = 1.0
+    degeneracy_floor: float = 0.5
     elitist: bool = False
     min_cos: float = 0.2
     seed: int = 0
@@ -95,8 +104,10 @@ class ZOSettings:
             (0.0 < self.target <= 1.0, "target must be in (0, 1] (use target >= threshold for "
                                        "no margin)"),
             (self.max_iters >= 0, "max_iters must be >= 0"),
-            (self.repetition_weight >= 0, "repetition_weight must be >= 0"),
-            (0.0 < self.repetition_floor <= 1.0, "repetition_floor must be in (0, 1]"),
+            (self.budget_iterations is None or self.budget_iterations > 0,
+             "budget_iterations must be > 0 (None: no call budget)"),
+            (self.degeneracy_weight >= 0, "degeneracy_weight must be >= 0"),
+            (0.0 < self.degeneracy_floor <= 1.0, "degeneracy_floor must be in (0, 1]"),
             (-1.0 <= self.min_cos <= 1.0, "min_cos must be in [-1, 1]"),
             (self.time_budget_s is None or self.time_budget_s > 0, "time_budget_s must be > 0"),
         ]
@@ -109,11 +120,18 @@ class ZOSettings:
         """The score the optimisation aims under: ``min(target, threshold)``."""
         return min(self.target, self.threshold)
 
+    @property
+    def call_budget(self) -> int | None:
+        """Mean scorer calls per flagged reply in a batch: ``budget_iterations * (N + 1)``."""
+        if self.budget_iterations is None:
+            return None
+        return int(self.budget_iterations * (self.n_directions + 1))
+
     def objective(self, candidate: Candidate) -> float:
         """Ranks candidates, lower is better: replies that are not flagged first, by moderation
-        score plus the repetition penalty (:func:`~psa_guard.zo.quality.penalised`)."""
-        return penalised(candidate.score, candidate.text, self.repetition_weight,
-                         self.repetition_floor, self.threshold)
+        score plus the degeneracy penalty (:func:`~psa_guard.zo.quality.penalised`)."""
+        return penalised(candidate.score, candidate.text, self.degeneracy_weight,
+                         self.degeneracy_floor, self.threshold)
 
 
 @dataclass(frozen=True)
@@ -181,13 +199,16 @@ class EmbeddingOptimizer:
         self.settings = settings or ZOSettings()
 
     def optimise(
-        self, embeddings: torch.Tensor, initial: tuple[str, float] | None = None
+        self, embeddings: torch.Tensor, initial: tuple[str, float] | None = None,
+        max_calls: int | None = None,
     ) -> RepairResult:
         """Run the optimisation from ``embeddings`` (T, D).
 
         Args:
             embeddings: the prompt's input embeddings, (T, D) float.
             initial: the reply and score at ``embeddings`` if already known (saves a call).
+            max_calls: scorer calls this run may spend (the initial one included); an iteration
+                starts only if its N + 1 calls fit. None: only ``max_iters`` limits it.
         """
         cfg = self.settings
         stop = cfg.stop_below
@@ -209,6 +230,8 @@ class EmbeddingOptimizer:
         last = base = trace[0]
         while flagged and objective(last) >= stop and iterations < cfg.max_iters:
             if cfg.time_budget_s is not None and time.perf_counter() - start > cfg.time_budget_s:
+                break
+            if max_calls is not None and calls + cfg.n_directions + 1 > max_calls:
                 break
             iterations += 1
             directions = sample_directions(original, cfg.n_directions, generator)
@@ -244,14 +267,15 @@ class EmbeddingOptimizer:
 
     def repair_prompt(
         self, generator: ChatGenerator, conversation: Conversation,
-        initial: tuple[str, float] | None = None,
+        initial: tuple[str, float] | None = None, max_calls: int | None = None,
     ) -> RepairResult:
-        """Optimise the embeddings of ``conversation``'s templated prompt on ``generator``."""
+        """Optimise the embeddings of ``conversation``'s templated prompt on ``generator``
+        (``initial`` and ``max_calls`` as in :meth:`optimise`)."""
         ids = torch.tensor([generator.encode(conversation)])
         embed: Any = generator.loaded.model.get_input_embeddings()
         with torch.no_grad():
             embeddings = embed(ids)[0].float()
-        return self.optimise(embeddings, initial)
+        return self.optimise(embeddings, initial, max_calls)
 
 
 def make_repairer(

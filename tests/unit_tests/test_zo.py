@@ -22,7 +22,7 @@ from psa_guard.zo import (
     sample_directions,
     zo_gradient,
 )
-from psa_guard.zo.quality import distinct_bigrams, penalised, repetition
+from psa_guard.zo.quality import degeneracy, distinct_bigrams, penalised
 
 
 def test_directions_have_each_tokens_norm() -> None:
@@ -74,8 +74,8 @@ def test_descent_step_moves_each_token_by_eta_times_its_norm_then_projects() -> 
 @pytest.mark.parametrize("kwargs", [{"n_directions": 0}, {"mu": 0}, {"threshold": 0},
                                     {"max_iters": -1}, {"min_cos": 2}, {"target": 0},
                                     {"target": 1.5}, {"target": float("nan")},
-                                    {"repetition_weight": -1}, {"repetition_floor": 0},
-                                    {"repetition_floor": 1.5}])
+                                    {"degeneracy_weight": -1}, {"degeneracy_floor": 0},
+                                    {"degeneracy_floor": 1.5}, {"budget_iterations": 0}])
 def test_bad_settings(kwargs: dict) -> None:
     with pytest.raises(ConfigurationError):
         ZOSettings(**kwargs)
@@ -282,8 +282,8 @@ def test_zo_configuration_leaves_unflagged_rows_identical(tiny_loaded) -> None:
     prompts = ["hi", "tell me something about the weather in spring"]
     base = ChatGenerator(tiny_loaded).generate(prompts, settings)
     zo = ZOGenerator(tiny_loaded, scorer=QueueScorer([0.1, 0.9], [0.9, 0.9], [0.001]),
-                     zo_settings=ZOSettings(n_directions=2, max_iters=3))
-    out = zo.generate(prompts, settings)
+                     zo_settings=ZOSettings(n_directions=2, max_iters=3, degeneracy_weight=0))
+    out = zo.generate(prompts, settings)  # (the tiny model's replies may be repetitive)
     same = ("text", "prompt_tokens", "completion_tokens", "finish_reason")
     assert [getattr(out[0], k) for k in same] == [getattr(base[0], k) for k in same]
     assert out[0].extra["zo"] == {"flagged": False, "score": 0.1}
@@ -294,22 +294,27 @@ def test_zo_configuration_leaves_unflagged_rows_identical(tiny_loaded) -> None:
 
 
 @pytest.mark.parametrize(("text", "distinct", "penalty"), [
-    ("", 1.0, 0.0),
     ("one", 1.0, 0.0),
     ("How to bake bread: mix flour and water, knead, rest, bake.", 1.0, 0.0),
     ("1. 1. 1. 1. 1.", 0.25, 0.5),  # 1 distinct bigram of 4
     ("A. A. A. A. A. A. A. A. A. A. A.", 0.1, 0.8),
     ("a b a b", 2 / 3, 0.0),  # 67% distinct: above the 50% floor
 ])
-def test_repetition_of_replies(text: str, distinct: float, penalty: float) -> None:
+def test_degeneracy_of_replies(text: str, distinct: float, penalty: float) -> None:
     assert math.isclose(distinct_bigrams(text), distinct)
-    assert math.isclose(repetition(text), penalty)
-    assert math.isclose(repetition(text, floor=1.0), 1 - distinct)
+    assert math.isclose(degeneracy(text), penalty)
+    assert math.isclose(degeneracy(text, floor=1.0), 1 - distinct)
 
 
-def test_repetition_rejects_a_bad_floor() -> None:
+@pytest.mark.parametrize("empty", ["", "  ", "\n\n"])
+def test_an_empty_reply_is_fully_degenerate(empty: str) -> None:
+    assert distinct_bigrams(empty) == 1.0  # no bigrams: not repetitive, but nothing was said
+    assert degeneracy(empty) == 1.0
+
+
+def test_degeneracy_rejects_a_bad_floor() -> None:
     with pytest.raises(ValueError):
-        repetition("a b", floor=0)
+        degeneracy("a b", floor=0)
 
 
 def test_penalised_ranks_safe_replies_first_then_by_quality() -> None:
@@ -341,14 +346,14 @@ LOOP = "1. 1. 1. 1. 1. 1. 1. 1. 1. 1. 1. 1."
 COHERENT = "I can help with something else, for example how to stay safe at home."
 
 
-def test_the_repetition_penalty_prefers_a_coherent_safe_reply_to_a_derailed_one() -> None:
+def test_the_degeneracy_penalty_prefers_a_coherent_safe_reply_to_a_derailed_one() -> None:
     # Iteration 1: a derailed reply scores lowest (0.0001), a coherent one 0.001, both below the
     # 0.002 target. Without the penalty the loop takes the derailed one; with it, the coherent.
     def run(weight: float):
         respond = ScriptedRespond([LOOP, COHERENT, "harmful steps"])
         scorer = QueueScorer([0.0001, 0.001, 0.9])
         return EmbeddingOptimizer(respond, scorer, ZOSettings(
-            n_directions=3, target=0.002, max_iters=3, repetition_weight=weight)).optimise(
+            n_directions=3, target=0.002, max_iters=3, degeneracy_weight=weight)).optimise(
             torch.ones(3, 4), initial=("harmful reply", 0.9))
 
     plain, penalised_run = run(0.0), run(1.0)
@@ -365,13 +370,13 @@ def test_a_derailed_reply_below_the_target_does_not_stop_the_penalised_loop() ->
                               [COHERENT, "harmful again"])
     scorer = QueueScorer([0.0001, 0.9], [0.01], [0.001, 0.95])
     result = EmbeddingOptimizer(respond, scorer, ZOSettings(
-        n_directions=2, target=0.002, max_iters=3, repetition_weight=1.0)).optimise(
+        n_directions=2, target=0.002, max_iters=3, degeneracy_weight=1.0)).optimise(
         torch.ones(3, 4), initial=("harmful reply", 0.9))
     assert (result.text, result.iterations, result.scorer_calls) == (COHERENT, 2, 5)
     # Were nothing coherent found, the derailed reply still beats the flagged original.
     respond = ScriptedRespond([LOOP, "harmful steps"], ["harmful step reply"])
     result = EmbeddingOptimizer(respond, QueueScorer([0.0001, 0.9], [0.8]), ZOSettings(
-        n_directions=2, target=0.002, max_iters=1, repetition_weight=1.0)).optimise(
+        n_directions=2, target=0.002, max_iters=1, degeneracy_weight=1.0)).optimise(
         torch.ones(3, 4), initial=("harmful reply", 0.9))
     assert (result.text, result.source, result.neutralised) == (LOOP, "perturbation", True)
 
@@ -397,7 +402,7 @@ def test_the_penalty_leaves_the_trajectory_unchanged_and_replays_exactly() -> No
     for weight in (0.0, 0.5, 2.0):
         for target in (0.45, 0.3, 0.2):
             settings = ZOSettings(n_directions=8, mu=0.3, max_iters=6, target=target,
-                                  repetition_weight=weight)
+                                  degeneracy_weight=weight)
             run = EmbeddingOptimizer(respond, NumberScorer(), settings).optimise(EMBEDDINGS)
             steps = [c.embeddings for c in run.trace if c.source == "step"]
             assert all(torch.equal(a, b) for a, b in zip(steps, steps_long))
@@ -405,7 +410,7 @@ def test_the_penalty_leaves_the_trajectory_unchanged_and_replays_exactly() -> No
             assert outcome is not None
             assert (outcome.chosen.text, outcome.iterations, outcome.scorer_calls) == (
                 run.text, run.iterations, run.scorer_calls)
-            checked.add((weight > 0, repetition(run.text) > 0))
+            checked.add((weight > 0, degeneracy(run.text) > 0))
     assert (True, False) in checked and (False, True) in checked  # the penalty changed a choice
 
 
@@ -440,3 +445,51 @@ def test_elitist_iterations_start_from_the_best_point_scored(elitist: bool) -> N
     assert torch.allclose(respond.calls[3][0], descent_step(centre, embeddings, gradient, 0.5,
                                                             0.2))
     assert result.score == 0.6 and result.scorer_calls == 6  # the best seen either way
+
+
+def test_max_calls_stops_before_an_iteration_that_does_not_fit() -> None:
+    settings = ZOSettings(n_directions=2, target=1e-9, max_iters=4)
+    for max_calls, iterations in [(None, 4), (12, 4), (11, 3), (6, 2), (5, 1), (2, 0)]:
+        result = EmbeddingOptimizer(_counting_respond, QueueScorer(), settings).optimise(
+            torch.ones(3, 4), initial=("initial reply", 0.9), max_calls=max_calls)
+        assert result.iterations == iterations
+        assert max_calls is None or result.scorer_calls <= max_calls
+
+
+def test_call_budget_is_in_iterations_of_n_plus_one_calls() -> None:
+    assert ZOSettings().call_budget == 27  # (8 + 1) x 3: issue 7's budget
+    assert ZOSettings(n_directions=4, budget_iterations=2.5).call_budget == 12
+    assert ZOSettings(budget_iterations=None).call_budget is None
+
+
+class ScriptThenFlagged:
+    """Scripted score batches, then 0.9 (flagged) for everything."""
+
+    name = "script"
+
+    def __init__(self, *batches: list[float]) -> None:
+        self.batches = list(batches)
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        return self.batches.pop(0) if self.batches else [0.9] * len(texts)
+
+
+@pytest.mark.parametrize("pooled", [True, False])
+def test_a_batch_shares_its_call_budget(tiny_loaded, pooled: bool) -> None:
+    from psa_guard.zo.config import ZOGenerator
+
+    # Three flagged rows, N = 2, a budget of 2 iterations (6 calls) each. Row 1 is repaired by a
+    # perturbation in 2 calls; the 4 it saves let row 2 run a third iteration; row 3 gets its 6.
+    settings = GenerationSettings(max_new_tokens=3)
+    zo = ZOGenerator(tiny_loaded, scorer=ScriptThenFlagged([0.9, 0.9, 0.9], [0.0001, 0.9]),
+                     zo_settings=ZOSettings(n_directions=2, max_iters=4, degeneracy_weight=0,
+                                            budget_iterations=2 if pooled else None))
+    prompts = ["one", "two", "three"]
+    base = ChatGenerator(tiny_loaded).generate(prompts, settings)
+    results = [r for _, r in zo.repair(prompts, base, settings)]
+    calls = [r.scorer_calls for r in results if r is not None]
+    if pooled:
+        assert calls == [2, 9, 6]
+        assert sum(calls) <= 3 * 6  # the mean stays within the budget
+    else:
+        assert calls == [2, 12, 12]  # max_iters alone
