@@ -64,7 +64,7 @@ logger = logging.getLogger(__name__)
 
 _SETTING_KEYS = {"temperature", "max_tokens", "top_p", "seed", "stop"}
 _ROUTING_KEYS = {"context", "locale"}
-_STEERING_KEYS = {"alpha", "beta"}
+_STEERING_KEYS = {"alpha", "beta", "risk_threshold"}
 _TOOL_KEYS = {"tools", "tool_choice"}
 _CALL_BLOCKS = {"tool_use", "tool_call", "function_call"}
 _ROLE_OF = {"human": "user", "ai": "assistant", "system": "system"}
@@ -209,10 +209,15 @@ class ChatPSAGuard(BaseChatModel):
             (unnamed attributes 0; normalised). With a policy, the context's preference applies
             unless ``alpha`` is given.
         beta: Pv-Arm guidance temperature (weight ``1 / beta``); same precedence as ``alpha``.
+        risk_threshold: the risk gate: a request whose last user turn the moderation scorer
+            scores above it is decoded without Pv-Arm (default 0.5, or the policy context's
+            ``hard_constraint.risk_threshold``; 1 switches the gate off). Same precedence.
 
     With a guided configuration, each request is steered by its policy context (preference,
-    beta, and the hard constraint's nucleus and blocked terms), overridden by ``alpha``/``beta``
-    given at construction or per call (``llm.invoke("hi", alpha={"empathy": 1})``).
+    beta, and the hard constraint's nucleus, blocked terms and risk gate), overridden by
+    ``alpha``/``beta``/``risk_threshold`` given at construction or per call
+    (``llm.invoke("hi", alpha={"empathy": 1})``). ``response_metadata["arm"]`` reports the
+    request's risk and whether it was guided.
 
     Any of ``model``, ``temperature``, ``max_tokens``, ``top_p``, ``seed`` and ``stop`` can be
     overridden per call: ``llm.invoke("hi", temperature=0.7)`` or ``llm.bind(max_tokens=20)``.
@@ -246,6 +251,8 @@ class ChatPSAGuard(BaseChatModel):
     """Pv-Arm preference (guided configurations only); see the class docstring."""
     beta: float | None = None
     """Pv-Arm guidance temperature (guided configurations only)."""
+    risk_threshold: float | None = None
+    """Pv-Arm risk gate (guided configurations only); see the class docstring."""
 
     _guard: PolicyGuard | None = PrivateAttr(default=None)
 
@@ -275,7 +282,7 @@ class ChatPSAGuard(BaseChatModel):
             raise ConfigurationError(f"direg_lambda must be >= 0, got {self.direg_lambda}")
         if self.direg_k is not None and not 0 < self.direg_k <= 100:
             raise ConfigurationError(f"direg_k must be a percentage in (0, 100], got {self.direg_k}")
-        self._explicit_steering(self.alpha, self.beta)  # validates alpha and beta
+        self._explicit_steering(self.alpha, self.beta, self.risk_threshold)  # validates them
 
     @property
     def _llm_type(self) -> str:
@@ -287,7 +294,7 @@ class ChatPSAGuard(BaseChatModel):
             "model": self.model, "config": self.config, "temperature": self.temperature,
             "max_tokens": self.max_tokens, "top_p": self.top_p, "seed": self.seed,
             "stop": self.stop, "policy": self._policy_name(), "context": self.context,
-            "alpha": self.alpha, "beta": self.beta,
+            "alpha": self.alpha, "beta": self.beta, "risk_threshold": self.risk_threshold,
         }
 
     def _policy_name(self) -> str | None:
@@ -319,16 +326,18 @@ class ChatPSAGuard(BaseChatModel):
             self._guard = PolicyGuard(policy, self.scorer)
         return self._guard
 
-    def _explicit_steering(self, alpha: Any, beta: float | None) -> Steering | None:
-        """``alpha``/``beta`` as a Steering (None if neither is set); refused on unguided configs."""
-        if alpha is None and beta is None:
+    def _explicit_steering(self, alpha: Any, beta: float | None,
+                           risk_threshold: float | None = None) -> Steering | None:
+        """``alpha``/``beta``/``risk_threshold`` as a Steering (None if none is set); refused on
+        unguided configurations."""
+        if alpha is None and beta is None and risk_threshold is None:
             return None
         if not get_config(self.config).guided:
             raise ConfigurationError(
-                f"alpha/beta steer Pv-Arm guidance, which config={self.config!r} does not use; set "
-                "config='arm' or config='full'"
+                f"alpha/beta/risk_threshold steer Pv-Arm guidance, which config={self.config!r} "
+                "does not use; set config='arm' or config='full'"
             )
-        return Steering(_preference(alpha), beta)
+        return Steering(_preference(alpha), beta, risk_threshold=risk_threshold)
 
     def _steering(self, call: dict[str, Any]) -> Steering | None:
         """The request's steering: policy context, then explicit alpha/beta (None: unguided)."""
@@ -359,7 +368,8 @@ class ChatPSAGuard(BaseChatModel):
         if unknown:
             raise ConfigurationError(
                 f"unsupported ChatPSAGuard call argument(s): {', '.join(sorted(unknown))}; "
-                f"supported: model, context, locale, alpha, beta, tools, tool_choice, "
+                f"supported: model, context, locale, alpha, beta, risk_threshold, tools, "
+                f"tool_choice, "
                 f"{', '.join(sorted(_SETTING_KEYS))}"
             )
         overrides = {k: kwargs[k] for k in _SETTING_KEYS if k in kwargs}
@@ -372,8 +382,9 @@ class ChatPSAGuard(BaseChatModel):
             "locale": kwargs.get("locale", self.locale),
             "tools": kwargs.get("tools") or [],
             "tool_choice": kwargs.get("tool_choice"),
-            "steering": self._explicit_steering(kwargs.get("alpha", self.alpha),
-                                                kwargs.get("beta", self.beta)),
+            "steering": self._explicit_steering(
+                kwargs.get("alpha", self.alpha), kwargs.get("beta", self.beta),
+                kwargs.get("risk_threshold", self.risk_threshold)),
         }
 
     def _run(self, messages: list[BaseMessage], call: dict[str, Any]) -> AIMessage:
@@ -420,6 +431,8 @@ class ChatPSAGuard(BaseChatModel):
             "model_name": generator.name, "model_provider": "psa-guard", "config": self.config,
             "finish_reason": completion.finish_reason if completion else "stop",
         }
+        if completion is not None:  # what the configuration adds, e.g. "arm": risk and guidance
+            metadata.update({k: v for k, v in completion.extra.items() if k not in metadata})
         if guarded is not None:
             metadata["psa_guard"] = guarded.metadata()
             metadata["context"] = guarded.context

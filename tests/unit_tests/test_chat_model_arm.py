@@ -83,6 +83,21 @@ def test_each_request_is_steered_by_its_policy_context(guided: tuple[ChatPSAGuar
     assert default.risk_threshold == 0.5 and strict.risk_threshold == 0.3  # the risk gate
 
 
+def test_response_metadata_reports_the_risk_gate(guided: tuple[ChatPSAGuard, _Recorder]) -> None:
+    llm, recorder = guided
+    message = llm.invoke("hello", context="strict")
+    assert message.response_metadata["arm"] == {"risk": None, "guided": True}  # no risk scorer
+    llm.invoke("hello", context="strict", risk_threshold=0.9)
+    assert recorder.steering[-1] is not None and recorder.steering[-1].risk_threshold == 0.9
+    with pytest.raises(ConfigurationError, match="risk_threshold"):
+        llm.invoke("hello", risk_threshold=2.0)
+    chunks = list(llm.stream("hello"))
+    final = chunks[-1]
+    for chunk in chunks[1:]:
+        final = final + chunk
+    assert final.response_metadata["arm"] == {"risk": None, "guided": True}
+
+
 def test_explicit_alpha_overrides_the_policy_but_keeps_its_hard_constraint(
     guided: tuple[ChatPSAGuard, _Recorder],
 ) -> None:
