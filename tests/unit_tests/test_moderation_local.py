@@ -34,9 +34,31 @@ BENIGN_REQUESTS = [
 
 def test_public_api() -> None:
     assert sorted(moderation.__all__) == [
-        "Fault", "HTTPModerationScorer", "LocalModerationScorer", "ModerationScorer",
-        "ModerationServer", "default_scorer",
+        "Fault", "HTTPModerationScorer", "LazyDefaultScorer", "LocalModerationScorer",
+        "ModerationScorer", "ModerationServer", "default_scorer",
     ]
+
+
+def test_lazy_default_scorer_loads_on_first_score(monkeypatch: pytest.MonkeyPatch) -> None:
+    from psa_guard.moderation import local
+
+    calls: list[str] = []
+
+    class _Loaded:
+        def score(self, texts: list[str]) -> list[float]:
+            calls.append("score")
+            return [0.25 for _ in texts]
+
+    def fake_default() -> _Loaded:
+        calls.append("load")
+        return _Loaded()
+
+    monkeypatch.setattr(local, "default_scorer", fake_default)
+    lazy = moderation.LazyDefaultScorer()
+    assert calls == [] and lazy.name == "local"  # constructing does no I/O
+    assert lazy.score(["a", "b"]) == [0.25, 0.25]
+    assert calls == ["load", "score"]
+    assert isinstance(lazy, ModerationScorer)
 
 
 def test_default_scorer_is_loaded_once_and_meets_the_protocol() -> None:
