@@ -6,9 +6,14 @@ closes on: the training-side prompts of each attribute's preference pairs (where
 prosocial steering away) and the evaluation suites (harmful ones: where it should close; benign
 ones: where closing costs steering but never safety). Only the scorer runs; no generation.
 
+With ``--judged FILE`` (an evaluation's ``judged.jsonl`` holding base, direg, arm and full), it also
+checks the gate's promise on those replies: on every prompt it closes on, ``full`` wrote exactly
+what ``direg`` wrote and ``arm`` exactly what ``base`` wrote.
+
 Usage:
     python benchmarks/arm_gate.py [--threshold 0.5] [--per-set 150] [--limit 40]
-        [--data ~/.cache/psa-guard/arm-data/pairs.jsonl] [--json out.json]
+        [--data ~/.cache/psa-guard/arm-data/pairs.jsonl] [--judged docs/eval/arm/judged.jsonl]
+        [--json out.json]
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from psa_guard.arm.generator import DEFAULT_RISK_THRESHOLD
 from psa_guard.arm.pairs import read_pairs
 from psa_guard.evaluation.suites import load_suite
 from psa_guard.home import guard_home
-from psa_guard.moderation import default_scorer
+from psa_guard.moderation import ModerationScorer, default_scorer
 
 EVAL_SUITES = ("harmbench", "jbb_harmful", "jbb_benign", "xstest_safe", "xstest_unsafe")
 
@@ -36,6 +41,8 @@ def main() -> None:
                         help="distinct training-side prompts per (attribute, source), sorted")
     parser.add_argument("--limit", type=int, default=40, help="prompts per evaluation suite (seed 0)")
     parser.add_argument("--data", type=Path, default=guard_home() / "arm-data" / "pairs.jsonl")
+    parser.add_argument("--judged", type=Path, default=None,
+                        help="an evaluation's judged.jsonl: check gated replies are unguided")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     scorer = default_scorer()
@@ -57,8 +64,35 @@ def main() -> None:
                       "median": round(float(np.median(scores)), 3)}
         print(f"| {name} | {len(prompts)} | {closed} ({closed / len(prompts):.0%}) | "
               f"{np.median(scores):.3f} |")
+    result: dict[str, object] = {"threshold": args.threshold, "sets": rows}
+    if args.judged:
+        result["judged"] = check_judged(args.judged, scorer, args.threshold)
     if args.json:
-        args.json.write_text(json.dumps({"threshold": args.threshold, "sets": rows}, indent=1))
+        args.json.write_text(json.dumps(result, indent=1))
+
+
+def check_judged(path: Path, scorer: ModerationScorer, threshold: float) -> dict[str, dict[str, int]]:
+    """Per suite: prompts gated, and on how many of them full == direg and arm == base."""
+    replies: dict[tuple[str, str, str], dict[str, object]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        replies[(row["config"], row["suite"], row["id"])] = row
+    out = {}
+    print(f"\n| suite ({path}) | gated | full == direg on them | arm == base on them |")
+    print("|---|---|---|---|")
+    for suite in sorted({s for _, s, _ in replies}):
+        ids = sorted(i for c, s, i in replies if c == "direg" and s == suite)
+        scores = scorer.score([str(replies[("direg", suite, i)]["prompt"]) for i in ids])
+        gated = [i for i, score in zip(ids, scores, strict=True) if score > threshold]
+        same = {pair: sum(replies[(pair[0], suite, i)]["response"]
+                          == replies[(pair[1], suite, i)]["response"] for i in gated)
+                for pair in (("full", "direg"), ("arm", "base"))}
+        out[suite] = {"prompts": len(ids), "gated": len(gated),
+                      "full_equals_direg": same[("full", "direg")],
+                      "arm_equals_base": same[("arm", "base")]}
+        print(f"| {suite} | {len(gated)}/{len(ids)} | {same[('full', 'direg')]} | "
+              f"{same[('arm', 'base')]} |")
+    return out
 
 
 if __name__ == "__main__":

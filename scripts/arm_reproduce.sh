@@ -12,6 +12,6 @@ cp "$OUT/pcgrad/pvarm.safetensors" psa_guard/arm/artifacts/pvarm.safetensors
 cp "$OUT/report.json" docs/arm_train_report.json
 python benchmarks/bench_arm.py --repeats 3 --json docs/arm_bench.json
 python benchmarks/arm_control.py --out docs/arm_control
-python benchmarks/arm_gate.py --json docs/arm_gate.json   # how often the risk gate closes
 psa-guard eval --config base direg arm full --suite harmbench jbb_harmful jbb_benign \
     --limit 40 --max-new-tokens 64 --batch-size 8 --seed 0 --out docs/eval/arm
+python benchmarks/arm_gate.py --judged docs/eval/arm/judged.jsonl --json docs/arm_gate.json

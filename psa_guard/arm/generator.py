@@ -136,8 +136,7 @@ class ArmGenerator(ChatGenerator):
                 reason, scores = exc.reason, [1.0] * len(todo)
             for i, score in zip(todo, scores, strict=True):
                 rows[i] = dataclasses.replace(rows[i], risk=float(score))
-        weights = guidance_weights([r.beta or DEFAULT_BETA for r in rows], [r.risk for r in rows],
-                                   [_threshold(r) for r in rows])
+        weights = _weights(rows)
         notes: list[dict[str, Any]] = []
         for i, row in enumerate(rows):
             note: dict[str, Any] = {"risk": None if row.risk is None else round(row.risk, 4),
@@ -180,8 +179,7 @@ class ArmGenerator(ChatGenerator):
         guidance = ArmGuidance(
             self.arm,
             torch.tensor([r.preference for r in rows], dtype=self.arm.head_weight.dtype),
-            guidance_weights([r.beta or DEFAULT_BETA for r in rows], [r.risk for r in rows],
-                             [_threshold(r) for r in rows]),
+            _weights(rows),
             attention_mask, sink,
             top_p=torch.tensor([r.safe_top_p for r in rows], dtype=torch.float32),
             max_candidates=self.max_candidates, veto=self._veto,
@@ -193,8 +191,11 @@ class ArmGenerator(ChatGenerator):
                                           streamer, steering, [*extra_processors, guidance])
 
 
-def _threshold(row: Steering) -> float:
-    return DEFAULT_RISK_THRESHOLD if row.risk_threshold is None else row.risk_threshold
+def _weights(rows: Sequence[Steering]) -> torch.Tensor:
+    """:func:`guidance_weights` of complete rows (see :meth:`ArmGenerator.row_steering`)."""
+    return guidance_weights(
+        [DEFAULT_BETA if r.beta is None else r.beta for r in rows], [r.risk for r in rows],
+        [DEFAULT_RISK_THRESHOLD if r.risk_threshold is None else r.risk_threshold for r in rows])
 
 
 def _noted(completion: Completion, note: dict[str, Any]) -> Completion:

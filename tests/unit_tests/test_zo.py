@@ -195,15 +195,16 @@ def test_replay_rules_and_an_insufficient_trace() -> None:
 
 
 class QueueScorer:
-    """Returns scripted scores call by call (a routing test double); then 0.1 for everything."""
+    """Returns scripted scores call by call (a routing test double); then ``then`` for everything."""
 
     name = "queue"
 
-    def __init__(self, *batches: list[float]) -> None:
+    def __init__(self, *batches: list[float], then: float = 0.1) -> None:
         self.batches = list(batches)
+        self.then = then
 
     def score(self, texts: Sequence[str]) -> list[float]:
-        return self.batches.pop(0) if self.batches else [0.1] * len(texts)
+        return self.batches.pop(0) if self.batches else [self.then] * len(texts)
 
 
 def _counting_respond(embeds: torch.Tensor) -> list[str]:
@@ -462,18 +463,6 @@ def test_call_budget_is_in_iterations_of_n_plus_one_calls() -> None:
     assert ZOSettings(budget_iterations=None).call_budget is None
 
 
-class ScriptThenFlagged:
-    """Scripted score batches, then 0.9 (flagged) for everything."""
-
-    name = "script"
-
-    def __init__(self, *batches: list[float]) -> None:
-        self.batches = list(batches)
-
-    def score(self, texts: Sequence[str]) -> list[float]:
-        return self.batches.pop(0) if self.batches else [0.9] * len(texts)
-
-
 @pytest.mark.parametrize("pooled", [True, False])
 def test_a_batch_shares_its_call_budget(tiny_loaded, pooled: bool) -> None:
     from psa_guard.zo.config import ZOGenerator
@@ -481,7 +470,7 @@ def test_a_batch_shares_its_call_budget(tiny_loaded, pooled: bool) -> None:
     # Three flagged rows, N = 2, a budget of 2 iterations (6 calls) each. Row 1 is repaired by a
     # perturbation in 2 calls; the 4 it saves let row 2 run a third iteration; row 3 gets its 6.
     settings = GenerationSettings(max_new_tokens=3)
-    zo = ZOGenerator(tiny_loaded, scorer=ScriptThenFlagged([0.9, 0.9, 0.9], [0.0001, 0.9]),
+    zo = ZOGenerator(tiny_loaded, scorer=QueueScorer([0.9, 0.9, 0.9], [0.0001, 0.9], then=0.9),
                      zo_settings=ZOSettings(n_directions=2, max_iters=4, degeneracy_weight=0,
                                             budget_iterations=2 if pooled else None))
     prompts = ["one", "two", "three"]
