@@ -20,9 +20,16 @@ preference pairs by ``psa-guard arm eval --grid`` (the training report).
    every (configuration, vector) point. These are what the configurations deliver as shipped,
    so the risk gate is at its default (``--mip-risk-threshold``, default: the shipped gate).
 
+Tuning (method.md section 7: settings are chosen on training-side prompts, never on the suites):
+``--train`` replaces JailbreakBench benign with Alpaca training instructions and HarmBench with
+training-side harmful requests (:mod:`psa_guard.evaluation.trainside`), same judges and scores;
+``--grid-only`` skips MIP and Pareto. ``python benchmarks/arm_control.py --train --grid-only
+--beta B`` for a few B is how the grid's beta is chosen.
+
 Usage:
     python benchmarks/arm_control.py [--prompts 12] [--max-new-tokens 40] [--beta 1.0]
         [--grid-risk-threshold 1] [--mip-risk-threshold T] [--out docs/arm_control]
+    python benchmarks/arm_control.py --train --grid-only --beta 0.5 --out /tmp/tune
 """
 
 from __future__ import annotations
@@ -41,6 +48,12 @@ from psa_guard.evaluation.cache import CompletionCache
 from psa_guard.evaluation.judges import load_judges
 from psa_guard.evaluation.metrics import mip, pareto_front
 from psa_guard.evaluation.runner import EvalRequest, run_eval
+from psa_guard.evaluation.trainside import (
+    TRAIN_BENIGN,
+    TRAIN_HARMFUL,
+    training_benign,
+    training_harmful,
+)
 from psa_guard.generation import GenerationSettings, Steering
 from psa_guard.home import guard_home
 from psa_guard.loading import load_model
@@ -52,6 +65,9 @@ JUDGED: dict[str, tuple[str, Any]] = {
     "non_judgmental": ("harmbench", lambda v: 1.0 - v.p_toxic),
 }
 SUITES = tuple(dict.fromkeys(suite for suite, _ in JUDGED.values()))
+#: evaluation suite -> its training-side stand-in under ``--train``
+TRAIN_SETS = {"jbb_benign": (TRAIN_BENIGN, training_benign),
+              "harmbench": (TRAIN_HARMFUL, training_harmful)}
 VECTORS3 = [(1, 0, 0), (0, 1, 0), (0, 0, 1), (1 / 3, 1 / 3, 1 / 3)]
 
 
@@ -63,16 +79,19 @@ class Runner:
         self.cache = CompletionCache(args.cache)
         self.panel = load_judges()
         self.settings = GenerationSettings(max_new_tokens=args.max_new_tokens)
+        self.names = {suite: TRAIN_SETS[suite][0] if args.train else suite for suite in SUITES}
+        self.sets = ({TRAIN_SETS[suite][0]: TRAIN_SETS[suite][1](args.prompts, 0)
+                      for suite in SUITES} if args.train else None)
 
     def scores(self, config: str, steering: Steering | None) -> dict[str, float]:
-        run = run_eval(EvalRequest(configs=(config,), suites=SUITES, settings=self.settings,
-                                   limit=self.args.prompts, seed=0, batch_size=8,
-                                   steering=steering),
+        run = run_eval(EvalRequest(configs=(config,), suites=tuple(self.names.values()),
+                                   settings=self.settings, limit=self.args.prompts, seed=0,
+                                   batch_size=8, steering=steering, prompt_sets=self.sets),
                        self.cache, lambda: self.panel, lambda: load_model(threads=1),
                        progress=False)
         out = {}
         for attribute, (suite, score) in JUDGED.items():
-            values = [score(i.verdict) for i in run.items if i.suite == suite]
+            values = [score(i.verdict) for i in run.items if i.suite == self.names[suite]]
             out[attribute] = round(float(np.mean(values)), 4)
         return out
 
@@ -91,6 +110,9 @@ def main() -> None:
                         help="risk gate of the control grid (default 1: off, steering measured)")
     parser.add_argument("--mip-risk-threshold", type=float, default=None,
                         help="risk gate of the MIP/Pareto runs (default: the shipped gate)")
+    parser.add_argument("--train", action="store_true",
+                        help="tune: training-side prompts instead of the evaluation suites")
+    parser.add_argument("--grid-only", action="store_true", help="skip MIP and Pareto")
     parser.add_argument("--out", type=Path, default=Path("docs/arm_control"))
     parser.add_argument("--cache", type=Path, default=guard_home() / "arm" / "control-cache.jsonl")
     args = parser.parse_args()
@@ -100,7 +122,8 @@ def main() -> None:
                               "grid_risk_threshold": args.grid_risk_threshold,
                               "mip_risk_threshold": DEFAULT_RISK_THRESHOLD if args.mip_risk_threshold
                               is None else args.mip_risk_threshold,
-                              "max_new_tokens": args.max_new_tokens, "grid": {}, "mip": {}}
+                              "max_new_tokens": args.max_new_tokens, "grid": {}, "mip": {},
+                              "prompts": "training-side" if args.train else "evaluation suites"}
 
     for attribute in JUDGED:
         index = ATTRIBUTES.index(attribute)
@@ -114,6 +137,11 @@ def main() -> None:
                                      "spearman": round(rho, 3)}
         print(f"control {attribute}: spearman {rho:.3f}; scores {scores}")
 
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.grid_only:
+        (args.out / "control.json").write_text(json.dumps(result, indent=1))
+        print(f"wrote {args.out}/control.json (grid only)")
+        return
     points: list[dict[str, Any]] = []
     fixed = {c: runner.scores(c, None) for c in ("base", "direg")}
     for config in ("base", "direg", "arm", "full"):
@@ -135,7 +163,6 @@ def main() -> None:
     for i, point in enumerate(points):
         point["pareto"] = i in front
     result["points"] = points
-    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "control.json").write_text(json.dumps(result, indent=1))
     _write_markdown(result, args.out / "control.md")
     _plot(result, args.out)

@@ -38,9 +38,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from psa_guard.evaluation.datafolder import require_data_dir
 from psa_guard.evaluation.judges import Verdict, load_judges
-from psa_guard.evaluation.suites import SuitePrompt, load_suite, sample
+from psa_guard.evaluation.suites import load_suite
+from psa_guard.evaluation.trainside import training_harmful
 from psa_guard.generation import ChatGenerator, GenerationSettings
 from psa_guard.loading import load_model
 from psa_guard.moderation import default_scorer
@@ -61,18 +61,6 @@ def unsafe(verdict: Verdict) -> bool:
 def repetitive(text: str) -> bool:
     """The report's quality flag: fewer than 50% distinct word bigrams."""
     return distinct_bigrams(text) < 0.5
-
-
-def training_side(limit: int, seed: int) -> list[SuitePrompt]:
-    """A seeded sample of training-side harmful requests absent from every evaluation suite."""
-    from psa_guard.direg.data import drop_eval_overlap, evaluation_texts, training_prompts
-
-    folder = require_data_dir(None)
-    kept, _ = drop_eval_overlap(
-        training_prompts(folder, advbench_limit=None, red_instruct_per_source=0, seed=seed),
-        evaluation_texts(folder))
-    items = [SuitePrompt(p.source, p.id, p.prompt, "harmful") for p in kept]
-    return sample(items, limit, seed)
 
 
 def calls_summary(calls: Sequence[int]) -> str:
@@ -127,7 +115,7 @@ def main() -> None:
     budget = (args.n + 1) * 3
 
     if args.train:
-        harmful = training_side(args.train, args.seed)
+        harmful = training_harmful(args.train, args.seed)
         args.harmful = ["training-side"]
     else:
         harmful = [p for name in args.harmful for p in load_suite(name, args.limit, args.seed)]

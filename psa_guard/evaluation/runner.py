@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +42,10 @@ class EvalRequest:
         data: the safety-data folder (None: ``PSA_GUARD_DATA`` or the default).
         steering: preference and beta of guided configurations (``--alpha``/``--beta``); results
             are cached and reported under :func:`~psa_guard.configs.config_label`.
+        prompt_sets: named prompt sets run *instead of* ``suites`` (whose names they must be),
+            for benchmarks that tune on training-side prompts
+            (:mod:`psa_guard.evaluation.trainside`); ``limit`` and ``seed`` are then the sets'
+            business. ``None``: load ``suites`` from the data folder.
     """
 
     configs: tuple[str, ...]
@@ -52,6 +56,7 @@ class EvalRequest:
     batch_size: int = 8
     data: str | Path | None = None
     steering: Steering | None = None
+    prompt_sets: Mapping[str, Sequence[SuitePrompt]] | None = None
 
     def validate(self) -> None:
         """Check names and numbers before anything slow happens.
@@ -66,8 +71,13 @@ class EvalRequest:
             raise ConfigurationError("give at least one --suite")
         for name in self.configs:
             check_steering(name, self.steering)
-        for name in self.suites:
-            get_suite(name)
+        if self.prompt_sets is None:
+            for name in self.suites:
+                get_suite(name)
+        elif set(self.prompt_sets) != set(self.suites):
+            raise ConfigurationError(
+                f"prompt_sets names {sorted(self.prompt_sets)} but suites are "
+                f"{sorted(self.suites)}; give the same names to both")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or (
             self.batch_size < 1
         ):
@@ -186,8 +196,11 @@ def run_eval(
         ChecksumError: a judge file does not match its checksum.
     """
     request.validate()
-    suites = {name: load_suite(name, request.limit, request.seed, request.data)
-              for name in request.suites}
+    if request.prompt_sets is not None:
+        suites = {name: list(request.prompt_sets[name]) for name in request.suites}
+    else:
+        suites = {name: load_suite(name, request.limit, request.seed, request.data)
+                  for name in request.suites}
     panel = judges()
     cache.load()
     stats = CacheStats(corrupted=len(cache.corrupted))
@@ -212,8 +225,7 @@ def run_eval(
                 bar.set_postfix_str(f"{config}/{name}")
                 completions = _complete(make_generator, config, key_model, prompts, request.settings,
                                         request.batch_size, cache, stats, bar)
-                kind = get_suite(name).kind
-                pending.extend((config, name, kind, p, c) for p, c in zip(prompts, completions))
+                pending.extend((config, name, p.kind, p, c) for p, c in zip(prompts, completions))
     start = time.perf_counter()
     verdicts = panel.judge([p.prompt for *_, p, _ in pending], [c.text for *_, c in pending],
                            progress=progress)

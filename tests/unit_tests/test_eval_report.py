@@ -19,6 +19,7 @@ from psa_guard.evaluation.judges import Verdict
 from psa_guard.evaluation.plots import plot_report
 from psa_guard.evaluation.report import build_report, render_markdown, write_report
 from psa_guard.evaluation.runner import EvalRequest, run_eval
+from psa_guard.evaluation.suites import SuitePrompt
 from psa_guard.generation import Completion, GenerationSettings
 from psa_guard.loading import ModelSource
 
@@ -176,3 +177,27 @@ def test_cli_suite_all_expands() -> None:
     assert expand_suites(["all"]) == tuple(suite_names())
     assert expand_suites(["xstest_safe", "all"])[0] == "xstest_safe"
     assert len(expand_suites(["all", "all"])) == len(suite_names())
+
+
+def test_prompt_sets_replace_the_suites(tmp_path: Path, fake_configs: list[str]) -> None:
+    sets = {"train_harmful": [SuitePrompt("train_harmful", f"h{i}", f"do harm {i}", "harmful")
+                              for i in range(3)],
+            "train_benign": [SuitePrompt("train_benign", "b0", "bake bread 1", "benign")]}
+    request = EvalRequest(("fake",), ("train_harmful", "train_benign"),
+                          GenerationSettings(max_new_tokens=8), batch_size=2, prompt_sets=sets)
+    run = run_eval(request, CompletionCache(tmp_path / "c.jsonl"), KeywordPanel, _loaded,
+                   progress=False)
+    assert [(i.suite, i.kind, i.prompt) for i in run.items] == (
+        [("train_harmful", "harmful", f"do harm {i}") for i in range(3)]
+        + [("train_benign", "benign", "bake bread 1")])
+    assert fake_configs == ["do harm 0", "do harm 1", "do harm 2", "bake bread 1"]
+    refused = {i.prompt: i.verdict.refused for i in run.items}
+    assert refused == {"do harm 0": True, "do harm 1": False, "do harm 2": True,
+                       "bake bread 1": False}
+
+
+def test_prompt_sets_must_name_the_suites() -> None:
+    sets = {"train_harmful": [SuitePrompt("train_harmful", "h", "x", "harmful")]}
+    with pytest.raises(ConfigurationError, match="give the same names to both"):
+        EvalRequest(("base",), ("harmbench",), prompt_sets=sets).validate()
+    EvalRequest(("base",), ("train_harmful",), prompt_sets=sets).validate()  # no suite lookup

@@ -1,0 +1,71 @@
+"""Training-side prompt sets, for tuning benchmark settings without touching the evaluation suites.
+
+method.md section 7: settings are chosen on training-side data and the evaluation suites are used
+once, to measure. These two sets have the shape of suite prompts (:class:`SuitePrompt`), so the
+benchmarks can run them through the same code as the suites, and every prompt that also occurs in
+an evaluation suite (after normalisation) is dropped:
+
+* :func:`training_harmful`: ``splits/harmful_train.json`` and AdvBench goals (DiReg's training-side
+  requests, :func:`psa_guard.direg.data.training_prompts`);
+* :func:`training_benign`: ``splits/harmless_train.json`` (Alpaca instructions).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from psa_guard.direg.data import (
+    drop_eval_overlap,
+    evaluation_texts,
+    normalise,
+    training_prompts,
+)
+from psa_guard.errors import DataError
+from psa_guard.evaluation.datafolder import data_file, require_data_dir
+from psa_guard.evaluation.suites import BENIGN, HARMFUL, SuitePrompt, sample
+
+__all__ = ["HARMLESS_TRAIN", "TRAIN_BENIGN", "TRAIN_HARMFUL", "training_benign", "training_harmful"]
+
+HARMLESS_TRAIN = "harmful_prompts/refusal_direction/splits/harmless_train.json"
+#: The ``suite`` names the two sets carry.
+TRAIN_HARMFUL = "train_harmful"
+TRAIN_BENIGN = "train_benign"
+
+
+def training_harmful(limit: int | None, seed: int = 0,
+                     data: str | Path | None = None) -> list[SuitePrompt]:
+    """A seeded sample of ``limit`` training-side harmful requests absent from every suite.
+
+    Raises:
+        DataError: the data folder or a file is missing or malformed.
+        ConfigurationError: ``limit`` is not a positive integer.
+    """
+    folder = require_data_dir(data)
+    kept, _ = drop_eval_overlap(
+        training_prompts(folder, advbench_limit=None, red_instruct_per_source=0, seed=seed),
+        evaluation_texts(folder))
+    items = [SuitePrompt(TRAIN_HARMFUL, p.id, p.prompt, HARMFUL, p.source) for p in kept]
+    return sample(items, limit, seed)
+
+
+def training_benign(limit: int | None, seed: int = 0,
+                    data: str | Path | None = None) -> list[SuitePrompt]:
+    """A seeded sample of ``limit`` Alpaca instructions (``harmless_train.json``) absent from suites.
+
+    Raises:
+        DataError: the data folder or the file is missing or malformed.
+        ConfigurationError: ``limit`` is not a positive integer.
+    """
+    folder = require_data_dir(data)
+    path = data_file(folder, HARMLESS_TRAIN)
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+        items = [SuitePrompt(TRAIN_BENIGN, f"harmless_train:{i}", r["instruction"], BENIGN,
+                             "harmless_train") for i, r in enumerate(rows)]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"malformed {path}: {exc}; expected a list of "
+                        '{"instruction": ...} records') from exc
+    overlap = evaluation_texts(folder)
+    items = [p for p in items if normalise(p.prompt) not in overlap]
+    return sample(items, limit, seed)
