@@ -2,8 +2,9 @@
 
 One process, one frozen lower-state cache shared by every run (the runs differ only in the
 trainable top), so the ablation costs only its own steps. Writes, under ``out``:
-``pcgrad/pvarm.safetensors`` (and ``no_pcgrad/`` with ``--ablation``), their checkpoints and logs,
-and ``report.json`` with held-out accuracies (untrained, each run) and the control grid.
+``pcgrad/pvarm.safetensors`` (``no_pcgrad/`` with ``--no-pcgrad``; both with ``--ablation``),
+their checkpoints and logs, and ``report.json`` with held-out accuracies (untrained, each run)
+and the control grid of the first run.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from psa_guard.arm.train import LowerStates, TrainSettings, group_pairs, train_a
 from psa_guard.direg.vector import base_checksum
 from psa_guard.loading import LoadedModel
 
-__all__ = ["TrainingRequest", "run_training"]
+__all__ = ["TrainingRequest", "planned_runs", "run_training"]
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,10 @@ class TrainingRequest:
         out: output folder.
         settings: training hyper-parameters.
         arm: the reward model's shape.
-        ablation: also train without PCGrad and report both.
+        ablation: also train the other way (without PCGrad, or with it under ``--no-pcgrad``)
+            and report both.
         heldout_limit: held-out pairs per attribute used for the measurements.
-        grid: also measure the control grid (shipped run only).
+        grid: also measure the control grid (first run only).
     """
 
     data: Path
@@ -49,6 +51,14 @@ class TrainingRequest:
     ablation: bool = False
     heldout_limit: int = 40
     grid: bool = True
+
+
+def planned_runs(pcgrad: bool, ablation: bool) -> list[tuple[str, bool]]:
+    """The runs to train, as ``(folder name, PCGrad on)``: the one the settings ask for first."""
+    runs = [("pcgrad", True), ("no_pcgrad", False)]
+    if not pcgrad:
+        runs.reverse()
+    return runs if ablation else runs[:1]
 
 
 def run_training(loaded: LoadedModel, request: TrainingRequest) -> dict[str, Any]:
@@ -81,7 +91,7 @@ def run_training(loaded: LoadedModel, request: TrainingRequest) -> dict[str, Any
     manifest = request.data.with_name(request.data.stem + ".manifest.json")
     if manifest.is_file():
         report["data_manifest"] = json.loads(manifest.read_text())
-    runs = [("pcgrad", True)] + ([("no_pcgrad", False)] if request.ablation else [])
+    runs = planned_runs(request.settings.pcgrad, request.ablation)
     for index, (name, project) in enumerate(runs):
         settings = dataclasses.replace(request.settings, pcgrad=project)
         arm = PvArm(host, request.arm)
@@ -95,7 +105,7 @@ def run_training(loaded: LoadedModel, request: TrainingRequest) -> dict[str, Any
             "mean_conflicts_per_step": round(sum(log["conflicts"]) / max(1, len(log["conflicts"])), 3),
             "heldout": heldout_accuracy(arm, tokenizer, heldout, lower, **limits),
         }
-        if request.grid and name == "pcgrad":
+        if request.grid and index == 0:
             run["control"] = control_grid(arm, tokenizer, heldout, lower, **limits)
         provenance = {"command": report["command"], "run": name,
                       "settings": dataclasses.asdict(settings),

@@ -28,6 +28,7 @@ from psa_guard.arm.guidance import ArmGuidance
 from psa_guard.arm.model import positions_from_mask
 from psa_guard.arm.objectives import bradley_terry_loss, combine, conflicts, pcgrad
 from psa_guard.arm.pairs import PreferencePair
+from psa_guard.arm.pipeline import planned_runs
 from psa_guard.arm.train import LowerStates, TrainSettings, train_arm
 from psa_guard.attributes import ATTRIBUTES, format_preference, parse_preference
 from psa_guard.configs import build_generator, config_label
@@ -521,3 +522,12 @@ def test_config_fingerprint_follows_its_artifacts(tmp_path: Path) -> None:
     gated = GuardConfig("y", "test", lambda loaded: None, settings=lambda: "risk_threshold=0.5")
     other = GuardConfig("y", "test", lambda loaded: None, settings=lambda: "risk_threshold=0.4")
     assert gated.fingerprint() != other.fingerprint() and gated.fingerprint() != ""
+
+
+def test_planned_runs_follow_the_pcgrad_flag() -> None:
+    # The run the flags ask for comes first (it gets the control grid); --ablation adds the other.
+    # A regression: `--no-pcgrad` without `--ablation` used to train with PCGrad anyway.
+    assert planned_runs(pcgrad=True, ablation=False) == [("pcgrad", True)]
+    assert planned_runs(pcgrad=False, ablation=False) == [("no_pcgrad", False)]
+    assert planned_runs(pcgrad=True, ablation=True) == [("pcgrad", True), ("no_pcgrad", False)]
+    assert planned_runs(pcgrad=False, ablation=True) == [("no_pcgrad", False), ("pcgrad", True)]
