@@ -94,7 +94,8 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser("train", help="train the PBLoRA reward model (resumable)")
     common(p)
     p.add_argument("--out", type=Path, default=work / "train", help="adapters, checkpoints, report")
-    p.add_argument("--steps", type=int, default=150)
+    p.add_argument("--steps", type=int, default=400,
+                   help="optimiser steps (the shipped adapter: 400; see docs/arm.md)")
     p.add_argument("--pairs-per-attribute", type=int, default=3, help="pairs per attribute per step")
     p.add_argument("--max-pairs-per-attribute", type=int, default=240,
                    help="training pairs kept per attribute (seeded sample)")

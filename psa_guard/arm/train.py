@@ -60,7 +60,7 @@ class TrainSettings:
         checkpoint_every: steps between checkpoints.
     """
 
-    steps: int = 150
+    steps: int = 400
     pairs_per_attribute: int = 3
     max_pairs_per_attribute: int = 300
     lr: float = 3e-3
