@@ -4,8 +4,7 @@
 # The shipped files came from two commands, `psa-guard arm train --steps 400` and
 # `psa-guard arm train --steps 400 --no-pcgrad --no-grid` (docs/arm_train_report.json and
 # docs/arm_train_report_no_pcgrad.json); `--ablation` below trains both (same data, seed and
-# settings) in one
-# process and writes both into one report.json.
+# settings) in one process and writes both into one report.json.
 # In this project each heavy job runs under the shared CPU lock:
 #   flock /tmp/psa-heavy.lock bash scripts/arm_reproduce.sh
 set -euo pipefail
