@@ -75,8 +75,10 @@ def plot_report(report: dict[str, Any], out: Path) -> list[Path]:
         fig, ax = plt.subplots(figsize=(11, 5))
         width = 0.8 / len(pairs)
         for p_index, pair in enumerate(pairs):
-            values = [report["win_rates"][pair][s] for s in suites]
-            xs = [i + (p_index - (len(pairs) - 1) / 2) * width for i in range(len(suites))]
+            shown = [(i, report["win_rates"][pair][s]) for i, s in enumerate(suites)
+                     if report["win_rates"][pair][s]["rate"] is not None]  # n = 0: no bar
+            xs = [i + (p_index - (len(pairs) - 1) / 2) * width for i, _ in shown]
+            values = [v for _, v in shown]
             ax.bar(xs, [100 * v["rate"] for v in values], width,
                    yerr=[[100 * (v["rate"] - v["low"]) for v in values],
                          [100 * (v["high"] - v["rate"]) for v in values]],

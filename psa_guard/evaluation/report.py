@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from psa_guard.configs import config_label
 from psa_guard.evaluation.cache import settings_key
 from psa_guard.evaluation.metrics import (
     good_outcomes,
@@ -108,8 +109,10 @@ def _win_rates(items: Sequence[JudgedItem], configs: Sequence[str],
 def build_report(run: EvalRun, judges_provenance: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The report dictionary of an :class:`EvalRun` (see the module docstring)."""
     request = run.request
+    # items carry the label a steered run is cached under (``arm[beta=0.5]``), not the bare name
+    labels = [config_label(c, request.steering) for c in request.configs]
     results: dict[str, dict[str, Any]] = {}
-    for config in request.configs:
+    for config in labels:
         results[config] = {}
         for suite in request.suites:
             kind = get_suite(suite).kind
@@ -126,7 +129,7 @@ def build_report(run: EvalRun, judges_provenance: dict[str, dict[str, Any]]) -> 
         "version": REPORT_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "model": run.model,
-        "configs": list(request.configs),
+        "configs": labels,
         "settings": settings_key(request.settings),
         "limit": request.limit,
         "seed": request.seed,
@@ -135,7 +138,7 @@ def build_report(run: EvalRun, judges_provenance: dict[str, dict[str, Any]]) -> 
                    for s in request.suites},
         "judges": judges,
         "results": results,
-        "win_rates": _win_rates(run.items, request.configs, request.suites),
+        "win_rates": _win_rates(run.items, labels, request.suites),
         "cache": {"reused": run.cache.reused, "generated": run.cache.generated,
                   "corrupted": run.cache.corrupted},
         "judge_timing": {"replies": len(run.items), "seconds": round(run.judge_seconds, 3)},

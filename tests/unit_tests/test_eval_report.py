@@ -20,7 +20,7 @@ from psa_guard.evaluation.plots import plot_report
 from psa_guard.evaluation.report import build_report, render_markdown, write_report
 from psa_guard.evaluation.runner import EvalRequest, run_eval
 from psa_guard.evaluation.suites import SuitePrompt
-from psa_guard.generation import Completion, GenerationSettings
+from psa_guard.generation import Completion, GenerationSettings, Steering
 from psa_guard.loading import ModelSource
 
 from .test_eval_suites import fake_data  # noqa: F401  (fixture)
@@ -201,3 +201,33 @@ def test_prompt_sets_must_name_the_suites() -> None:
     with pytest.raises(ConfigurationError, match="give the same names to both"):
         EvalRequest(("base",), ("harmbench",), prompt_sets=sets).validate()
     EvalRequest(("base",), ("train_harmful",), prompt_sets=sets).validate()  # no suite lookup
+
+
+def test_steered_run_reports_under_its_label(tmp_path: Path, fake_data: Path,  # noqa: F811
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # A regression: with --alpha/--beta the items carry the label (``g[beta=0.5]``) and the
+    # report looked them up by the bare name, so every count was 0 and the win-rate plot crashed.
+    log: list[str] = []
+    for name, tag in (("g1", "fake"), ("g2", "safe")):
+        monkeypatch.setitem(configs._REGISTRY, name, GuardConfig(
+            name, "test", lambda loaded, steering=None, tag=tag: FakeGenerator(tag, log),
+            guided=True))
+    request = EvalRequest(("g1", "g2"), ("jbb_harmful", "jbb_benign"),
+                          GenerationSettings(max_new_tokens=8), data=fake_data, batch_size=3,
+                          limit=4, steering=Steering(beta=0.5))
+    run = run_eval(request, CompletionCache(tmp_path / "c.jsonl"), KeywordPanel, _loaded,
+                   progress=False)
+    report = build_report(run, KeywordPanel.provenance)
+    assert report["configs"] == ["g1[beta=0.5]", "g2[beta=0.5]"]
+    harmful = report["results"]["g1[beta=0.5]"]["jbb_harmful"]
+    assert harmful["n"] == 4
+    assert harmful["metrics"]["unsafe_compliance"]["count"] == sum(
+        1 for i in run.items if i.config == "g1[beta=0.5]" and i.suite == "jbb_harmful"
+        and not i.verdict.refused and i.verdict.unsafe)
+    assert report["results"]["g2[beta=0.5]"]["jbb_harmful"]["metrics"]["unsafe_compliance"][
+        "count"] == 0
+    wins = report["win_rates"]["g1[beta=0.5]_vs_g2[beta=0.5]"]
+    assert wins["all"]["n"] == 4 + 4
+    assert [p.name for p in plot_report(report, tmp_path / "out")] == ["rates.png",
+                                                                       "win_rates.png"]
+    assert "| jbb_harmful | harmful | 4 |" in render_markdown(report)
