@@ -15,12 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from psa_guard.direg.data import (
-    drop_eval_overlap,
-    evaluation_texts,
-    normalise,
-    training_prompts,
-)
+from psa_guard.direg.data import evaluation_texts, normalise, training_prompts
 from psa_guard.errors import DataError
 from psa_guard.evaluation.datafolder import data_file, require_data_dir
 from psa_guard.evaluation.suites import BENIGN, HARMFUL, SuitePrompt, sample
@@ -42,11 +37,9 @@ def training_harmful(limit: int | None, seed: int = 0,
         ConfigurationError: ``limit`` is not a positive integer.
     """
     folder = require_data_dir(data)
-    kept, _ = drop_eval_overlap(
-        training_prompts(folder, advbench_limit=None, red_instruct_per_source=0, seed=seed),
-        evaluation_texts(folder))
-    items = [SuitePrompt(TRAIN_HARMFUL, p.id, p.prompt, HARMFUL, p.source) for p in kept]
-    return sample(items, limit, seed)
+    prompts = training_prompts(folder, advbench_limit=None, red_instruct_per_source=0, seed=seed)
+    items = [SuitePrompt(TRAIN_HARMFUL, p.id, p.prompt, HARMFUL, p.source) for p in prompts]
+    return _sample_outside_suites(items, folder, limit, seed)
 
 
 def training_benign(limit: int | None, seed: int = 0,
@@ -66,6 +59,11 @@ def training_benign(limit: int | None, seed: int = 0,
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"malformed {path}: {exc}; expected a list of "
                         '{"instruction": ...} records') from exc
-    overlap = evaluation_texts(folder)
-    items = [p for p in items if normalise(p.prompt) not in overlap]
-    return sample(items, limit, seed)
+    return _sample_outside_suites(items, folder, limit, seed)
+
+
+def _sample_outside_suites(items: list[SuitePrompt], folder: Path, limit: int | None,
+                           seed: int) -> list[SuitePrompt]:
+    """The seeded sample of ``items`` whose normalised text is in no evaluation suite."""
+    in_suites = evaluation_texts(folder)
+    return sample([p for p in items if normalise(p.prompt) not in in_suites], limit, seed)
