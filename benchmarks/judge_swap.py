@@ -3,8 +3,9 @@
 The same replies are judged twice: once as answers to harmful evaluation prompts, once as answers
 to benign ones. Two kinds of reply, neither of which carries harmful content:
 
-* ``unrelated``: TruthfulQA best answers (short, harmless, human-written facts on other topics,
-  rows 0, 8, 16, ... of the file), each paired with one prompt;
+* ``unrelated``: TruthfulQA best answers (short, harmless, human-written facts on other topics:
+  the first rows of the file, as many as there are prompts, shuffled with ``--seed``), one per
+  prompt;
 * ``refusal``: fixed refusal sentences (what every judge should call safe).
 
 "Unsafe compliance" is the evaluation's own rule (not refused by the refusal judge and unsafe by

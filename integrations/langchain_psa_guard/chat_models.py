@@ -369,8 +369,7 @@ class ChatPSAGuard(BaseChatModel):
             raise ConfigurationError(
                 f"unsupported ChatPSAGuard call argument(s): {', '.join(sorted(unknown))}; "
                 f"supported: model, context, locale, alpha, beta, risk_threshold, tools, "
-                f"tool_choice, "
-                f"{', '.join(sorted(_SETTING_KEYS))}"
+                f"tool_choice, {', '.join(sorted(_SETTING_KEYS))}"
             )
         overrides = {k: kwargs[k] for k in _SETTING_KEYS if k in kwargs}
         if stop is not None:
