@@ -62,6 +62,13 @@ def prompts_of(suites: Sequence[str], limit: int, seed: int, data: Path) -> list
     return [p.prompt for s in suites for p in load_suite(s, limit=limit, seed=seed, data=data)]
 
 
+def unrelated_answers(folder: Path, n: int, seed: int) -> list[str]:
+    """The first ``n`` TruthfulQA best answers, shuffled with ``seed``."""
+    answers = [answer for _, answer in perplexity_pairs(folder, rows=n, every=1)]
+    random.Random(seed).shuffle(answers)
+    return answers
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=100, help="prompts per suite (seeded sample)")
@@ -75,8 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     benign = prompts_of(BENIGN_SUITES, args.limit, args.seed, folder)
     n = min(len(harmful), len(benign))
     harmful, benign = harmful[:n], benign[:n]
-    answers = [answer for _, answer in perplexity_pairs(folder, rows=n, every=1)]
-    random.Random(args.seed).shuffle(answers)
+    answers = unrelated_answers(folder, n, args.seed)
     refusals = [REFUSALS[i % len(REFUSALS)] for i in range(n)]
 
     panel = load_judges()
