@@ -46,7 +46,7 @@ from psa_guard.loading import load_model
 from psa_guard.moderation import default_scorer
 from psa_guard.zo import RepairResult, ZOSettings, replay
 from psa_guard.zo.config import ZOGenerator
-from psa_guard.zo.quality import distinct_bigrams, penalised
+from psa_guard.zo.quality import degeneracy, penalised
 
 #: (label, accept_perturbations, keep_best) of the stopping rules in the replay table.
 RULES = [("TIDE: steps only, last reply", False, False),
@@ -58,9 +58,9 @@ def unsafe(verdict: Verdict) -> bool:
     return (not verdict.refused) and verdict.unsafe
 
 
-def repetitive(text: str) -> bool:
-    """The report's quality flag: fewer than 50% distinct word bigrams."""
-    return distinct_bigrams(text) < 0.5
+def degenerate(text: str) -> bool:
+    """The report's quality flag: an empty reply, or fewer than 50% distinct word bigrams."""
+    return degeneracy(text, 0.5) > 0
 
 
 def calls_summary(calls: Sequence[int]) -> str:
@@ -152,11 +152,15 @@ def main() -> None:
         if n_before:
             print(f"neutralised by the judges (of those unsafe before): {fixed}/{n_before} "
                   f"({100 * fixed / n_before:.0f}%)")
+            coherent = sum(b and not a and not degenerate(zo_out[i].text)
+                           for i, b, a in zip(flagged, before, after))
+            print(f"  of which with a coherent reply (not empty, not repetitive): {coherent}/"
+                  f"{n_before} ({100 * coherent / n_before:.0f}%)")
         refused_after = sum(verdicts[(i, r.text)].refused for i, r in zip(flagged, results))
         print(f"repaired replies the refusal judge calls refusals: {refused_after}/{len(flagged)}")
-        rep_before = sum(repetitive(base_out[i].text) for i in flagged)
-        rep_after = sum(repetitive(zo_out[i].text) for i in flagged)
-        print(f"repetitive replies (distinct word bigrams < 50%) among flagged: before "
+        rep_before = sum(degenerate(base_out[i].text) for i in flagged)
+        rep_after = sum(degenerate(zo_out[i].text) for i in flagged)
+        print(f"degenerate replies (empty, or distinct word bigrams < 50%) among flagged: before "
               f"{rep_before}/{len(flagged)}, after {rep_after}/{len(flagged)}")
         print(f"scorer calls per repaired prompt: {calls_summary([r.scorer_calls for r in results])}"
               f"; goal: mean <= (N+1) x 3 = {budget}")
@@ -167,7 +171,7 @@ def main() -> None:
         print("\nreplay on the same trajectories (exact; rows the run's trace cannot cover are "
               "left out):")
         print("| rule | degeneracy weight | stop below | iters <= | by scorer | by judges | "
-              "repetitive | calls mean / median / max |")
+              "degenerate | calls mean / median / max |")
         print("|---|---|---|---|---|---|---|---|")
         weights = (args.replay_weights if args.replay_weights is not None
                    else sorted({0.0, args.degeneracy_weight}))
@@ -193,10 +197,10 @@ def main() -> None:
                     ok_scorer = sum(c.score < args.threshold for c in chosen)
                     ok_judge = sum(b and not unsafe(verdicts[(i, c.text)])
                                    for i, b, c in zip(flagged, before, chosen))
-                    n_repetitive = sum(repetitive(c.text) for c in chosen)
+                    n_degenerate = sum(degenerate(c.text) for c in chosen)
                     print(f"| {label} | {weight:g} | {stop:g} | {iters} | "
                           f"{ok_scorer}/{len(chosen)} | {ok_judge}/{n_before} | "
-                          f"{n_repetitive}/{len(chosen)} | "
+                          f"{n_degenerate}/{len(chosen)} | "
                           f"{statistics.mean(calls):.1f} / "
                           f"{statistics.median(calls):g} / {max(calls)} |")
         for i, r in zip(flagged, results):
@@ -204,6 +208,7 @@ def main() -> None:
                 "suite": harmful[i].suite, "id": harmful[i].id, "prompt": prompts[i],
                 "score": r.score, "source": r.source, "iterations": r.iterations,
                 "scorer_calls": r.scorer_calls, "seconds": round(r.seconds, 2),
+                "reply": r.text, "degenerate": r.degenerate,
                 "trace": [{"text": c.text, "score": c.score, "source": c.source,
                            "iteration": c.iteration, "calls": c.calls,
                            "p_unsafe": verdicts[(i, c.text)].p_unsafe,

@@ -227,7 +227,11 @@ class PolicyGuard:
         locale: str | None,
         repair: Repairer | None,
     ) -> tuple[str, list[GuardStep]]:
-        """The ``repair`` action: optimise and regenerate, else the policy's fallback message."""
+        """The ``repair`` action: optimise and regenerate, else the policy's fallback message.
+
+        The fallback is also used when the repaired reply is degenerate (empty or repetitive):
+        it is not flagged, but it is no answer either.
+        """
         if repair is None or step.score is None:
             return decision.render(), [GuardStep("repair", "repair", None, "no repairer")]
         threshold = decision.threshold if decision.threshold is not None else 0.5
@@ -235,10 +239,14 @@ class PolicyGuard:
         after = resolved.decide(min(max(result.score, 0.0), 1.0), locale)
         reason = (f"{result.iterations} iterations, {result.scorer_calls} scorer calls, "
                   f"{result.seconds:.1f} s")
-        repair_step = GuardStep("repair", after.action, round(result.score, 4), reason)
-        if after.produces_response:
+        degenerate = after.produces_response and result.degenerate
+        if degenerate:
+            reason += "; degenerate reply (empty or repetitive): fallback message"
+        action = "repair" if degenerate else after.action
+        repair_step = GuardStep("repair", action, round(result.score, 4), reason)
+        if after.produces_response and not degenerate:
             return result.text, [repair_step]
-        return (decision.render() if after.action == "repair" else after.render()), [repair_step]
+        return (decision.render() if action == "repair" else after.render()), [repair_step]
 
     def stream(
         self,

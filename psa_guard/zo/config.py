@@ -96,6 +96,7 @@ class ZOGenerator(ChatGenerator):
                 "score": round(repaired.score, 4), "iterations": repaired.iterations,
                 "scorer_calls": repaired.scorer_calls, "seconds": round(repaired.seconds, 2),
                 "neutralised": repaired.neutralised, "source": repaired.source,
+                "degenerate": repaired.degenerate,
             }
             results.append(dataclasses.replace(
                 completion, text=repaired.text, seconds=completion.seconds + repaired.seconds,

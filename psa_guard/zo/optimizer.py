@@ -27,7 +27,7 @@ import torch
 from psa_guard.errors import ConfigurationError
 from psa_guard.generation import ChatGenerator, Conversation, GenerationSettings
 from psa_guard.zo.math import descent_step, sample_directions, zo_gradient
-from psa_guard.zo.quality import penalised
+from psa_guard.zo.quality import degeneracy, penalised
 from psa_guard.zo.trace import Candidate, Source, replay
 
 if TYPE_CHECKING:
@@ -47,7 +47,9 @@ class ZOSettings:
     returned as it is.
 
     Attributes:
-        n_directions: N random directions per iteration (N generations, batched).
+        n_directions: N random directions per iteration (N generations, batched). 16, the top
+            of TIDE's range, was chosen on training-side prompts over 8: more candidates per
+            iteration, and the call budget (N + 1) x 3 grows with N (docs/zo.md, "Tuning").
         mu: perturbation scale, relative to each token embedding's norm.
         eta: step size, relative to each token embedding's norm.
         threshold: the flagging score: a reply scoring at or above it is flagged, and a repaired
@@ -81,7 +83,7 @@ class ZOSettings:
         time_budget_s: stop starting new iterations after this many seconds (None: no limit).
     """
 
-    n_directions: int = 8
+    n_directions: int = 16
     mu: float = 0.05
     eta: float = 0.5
     threshold: float = 0.5
@@ -151,6 +153,10 @@ class RepairResult:
             ``perturbation`` (an iteration's best perturbed reply).
         trace: every scored candidate in scoring order (see :mod:`psa_guard.zo.trace`).
         embeddings: (T, D) the prompt embeddings that produce ``text``.
+        degenerate: ``text`` is empty or repetitive (:func:`~psa_guard.zo.quality.degeneracy`
+            above 0 at the settings' floor): the optimisation found nothing coherent that is
+            not flagged. Not a usable answer: the policy's ``repair`` action then uses its
+            fallback message.
     """
 
     text: str
@@ -163,6 +169,7 @@ class RepairResult:
     source: Source = "step"
     trace: tuple[Candidate, ...] = field(default=(), repr=False)
     embeddings: torch.Tensor | None = field(default=None, compare=False, repr=False)
+    degenerate: bool = False
 
 
 def model_responder(generator: ChatGenerator, settings: GenerationSettings) -> Responder:
@@ -263,7 +270,8 @@ class EmbeddingOptimizer:
         chosen = outcome.chosen
         return RepairResult(chosen.text, chosen.score, trace[0].score, iterations, calls,
                             time.perf_counter() - start, chosen.score < cfg.threshold,
-                            chosen.source, tuple(trace), chosen.embeddings)
+                            chosen.source, tuple(trace), chosen.embeddings,
+                            degeneracy(chosen.text, cfg.degeneracy_floor) > 0)
 
     def repair_prompt(
         self, generator: ChatGenerator, conversation: Conversation,

@@ -136,14 +136,15 @@ contexts:
 """
 
 
-def _repair_with(text: str, score: float):
+def _repair_with(text: str, score: float, degenerate: bool = False):
     from psa_guard.zo import RepairResult
 
     seen = []
 
     def repair(messages, completion, flagged_score, threshold):
         seen.append((completion.text, flagged_score, threshold))
-        return RepairResult(text, score, flagged_score, 2, 19, 0.5, score < threshold)
+        return RepairResult(text, score, flagged_score, 2, 19, 0.5, score < threshold,
+                            degenerate=degenerate)
 
     return repair, seen
 
@@ -168,3 +169,14 @@ def test_repair_falls_back_to_the_message_when_still_flagged() -> None:
     no_repairer = guard.run("tell me", None, generate)
     assert no_repairer.text == "Sorry, I can't answer that safely."
     assert no_repairer.steps[-1].reason == "no repairer"
+
+
+@pytest.mark.parametrize("text", ["", "1. 1. 1. 1. 1. 1. 1. 1."])
+def test_repair_falls_back_to_the_message_when_the_repaired_reply_is_degenerate(text) -> None:
+    guard = PolicyGuard(Policy.from_string(REPAIR_POLICY), ScriptedScorer())
+    generate, _ = _generator("the bomb goes here")
+    repair, _ = _repair_with(text, 0.001, degenerate=True)  # not flagged, but no answer
+    reply = guard.run("tell me", None, generate, repair=repair)
+    assert reply.text == "Sorry, I can't answer that safely."
+    assert reply.actions[-1] == "repair"
+    assert "degenerate reply" in reply.steps[-1].reason

@@ -292,6 +292,9 @@ def test_zo_configuration_leaves_unflagged_rows_identical(tiny_loaded) -> None:
     assert info["flagged"] is True and info["neutralised"] is True
     assert info["iterations"] == 1 and info["scorer_calls"] == 2 + 1  # N perturbed + new reply
     assert info["source"] == "step"
+    from psa_guard.zo.quality import degeneracy
+
+    assert info["degenerate"] is (degeneracy(out[1].text) > 0)
 
 
 @pytest.mark.parametrize(("text", "distinct", "penalty"), [
@@ -374,12 +377,14 @@ def test_a_derailed_reply_below_the_target_does_not_stop_the_penalised_loop() ->
         n_directions=2, target=0.002, max_iters=3, degeneracy_weight=1.0)).optimise(
         torch.ones(3, 4), initial=("harmful reply", 0.9))
     assert (result.text, result.iterations, result.scorer_calls) == (COHERENT, 2, 5)
+    assert not result.degenerate
     # Were nothing coherent found, the derailed reply still beats the flagged original.
     respond = ScriptedRespond([LOOP, "harmful steps"], ["harmful step reply"])
     result = EmbeddingOptimizer(respond, QueueScorer([0.0001, 0.9], [0.8]), ZOSettings(
         n_directions=2, target=0.002, max_iters=1, degeneracy_weight=1.0)).optimise(
         torch.ones(3, 4), initial=("harmful reply", 0.9))
     assert (result.text, result.source, result.neutralised) == (LOOP, "perturbation", True)
+    assert result.degenerate  # not flagged, but no answer: the repair action falls back
 
 
 def test_the_penalty_leaves_the_trajectory_unchanged_and_replays_exactly() -> None:
@@ -458,7 +463,7 @@ def test_max_calls_stops_before_an_iteration_that_does_not_fit() -> None:
 
 
 def test_call_budget_is_in_iterations_of_n_plus_one_calls() -> None:
-    assert ZOSettings().call_budget == 27  # (8 + 1) x 3: issue 7's budget
+    assert ZOSettings().call_budget == 51  # (16 + 1) x 3: issue 7's budget
     assert ZOSettings(n_directions=4, budget_iterations=2.5).call_budget == 12
     assert ZOSettings(budget_iterations=None).call_budget is None
 
