@@ -158,9 +158,8 @@ def _vector() -> tuple[Path, ...]:
 def _adapter() -> tuple[Path, ...]:
     """The Pv-Arm adapter and the moderation head its risk gate scores prompts with."""
     from psa_guard.arm.artifacts import SHIPPED_ADAPTER
-    from psa_guard.moderation.local import ARTIFACTS_DIR, HEAD_NAME
 
-    return (SHIPPED_ADAPTER, ARTIFACTS_DIR / f"{HEAD_NAME}.safetensors")
+    return (SHIPPED_ADAPTER, *_moderation_head())
 
 
 def _gate() -> str:
@@ -179,8 +178,22 @@ def _build_zo(loaded: LoadedModel) -> ChatGenerator:
     return build_zo(loaded)
 
 
+def _moderation_head() -> tuple[Path, ...]:
+    """The moderation head the ``zo`` configuration optimises against."""
+    from psa_guard.moderation.local import ARTIFACTS_DIR, HEAD_NAME
+
+    return (ARTIFACTS_DIR / f"{HEAD_NAME}.safetensors",)
+
+
+def _zo_settings() -> str:
+    """The ``zo`` configuration's optimiser settings (its defaults), for the fingerprint."""
+    from psa_guard.zo.optimizer import ZOSettings
+
+    return repr(ZOSettings())
+
+
 register_config(GuardConfig("zo", "base, with flagged replies repaired by embedding optimisation",
-                            _build_zo))
+                            _build_zo, artifacts=_moderation_head, settings=_zo_settings))
 
 
 def _build_arm(loaded: LoadedModel, steering: Steering | None = None) -> ChatGenerator:

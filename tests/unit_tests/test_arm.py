@@ -3,6 +3,7 @@ decoding (the lexicographic rule), training objectives, artifacts and configurat
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -522,6 +523,22 @@ def test_config_fingerprint_follows_its_artifacts(tmp_path: Path) -> None:
     gated = GuardConfig("y", "test", lambda loaded: None, settings=lambda: "risk_threshold=0.5")
     other = GuardConfig("y", "test", lambda loaded: None, settings=lambda: "risk_threshold=0.4")
     assert gated.fingerprint() != other.fingerprint() and gated.fingerprint() != ""
+
+
+def test_zo_fingerprint_follows_the_moderation_head_and_the_optimiser_settings(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A regression: the zo configuration had no fingerprint, so changing its defaults (N = 8 ->
+    # 16) or retraining the moderation head would have reused stale cached replies.
+    import psa_guard.zo.optimizer as optimizer
+    from psa_guard.configs import get_config
+
+    zo = get_config("zo")
+    head, settings = zo.fingerprint().split("+")
+    assert head != "missing" and len(settings) == 12
+    assert head in get_config("arm").fingerprint().split("+")  # the risk gate's head
+    fewer = dataclasses.replace(optimizer.ZOSettings(), n_directions=8)
+    monkeypatch.setattr(optimizer, "ZOSettings", lambda: fewer)
+    assert zo.fingerprint().split("+")[0] == head and zo.fingerprint() != f"{head}+{settings}"
 
 
 def test_planned_runs_follow_the_pcgrad_flag() -> None:
