@@ -63,9 +63,11 @@ def _factors(seed: int = 0, d_in: int = 6, d_out: int = 5, r1: int = 2, r2: int 
 
 
 def test_pblora_matches_the_dense_update_row_by_row() -> None:
-    a, b, w1, cores = _factors()
-    alpha = torch.tensor([[1.0, 0, 0, 0, 0], [0.2, 0.3, 0.1, 0.25, 0.15]])
-    x = torch.randn(2, 4, 6)
+    # float64 and a seeded input: in float32 the two contraction orders differ by ~2e-5 on some
+    # inputs, over assert_close's float32 tolerance (this test failed once on an unseeded x).
+    a, b, w1, cores = (t.double() for t in _factors())
+    alpha = torch.tensor([[1.0, 0, 0, 0, 0], [0.2, 0.3, 0.1, 0.25, 0.15]], dtype=torch.float64)
+    x = torch.randn(2, 4, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     out = pblora_delta(x, a, b, w1, cores, alpha, scale=1.5)
     for row in range(2):
         dense = dense_delta_weight(a, b, w1, cores, alpha[row], scale=1.5)
