@@ -39,6 +39,16 @@ def test_wilson_interval_reference_values(count: int, n: int, low: float, high: 
     assert hi == pytest.approx(high, abs=1e-4)
 
 
+def test_wilson_interval_is_exact_at_the_ends_and_always_brackets_the_rate() -> None:
+    # A regression: at 0 of 3 the formula gave a lower bound of 5.6e-17 > 0, a negative error
+    # bar, and `psa-guard eval` crashed while plotting.
+    for n in range(1, 201):
+        assert wilson_interval(0, n)[0] == 0.0 and wilson_interval(n, n)[1] == 1.0
+        for count in range(n + 1):
+            low, high = wilson_interval(count, n)
+            assert 0.0 <= low <= count / n <= high <= 1.0
+
+
 @pytest.mark.parametrize(("count", "n"), [(0, 0), (-1, 5), (6, 5)])
 def test_wilson_interval_rejects_bad_input(count: int, n: int) -> None:
     with pytest.raises(ValueError):
