@@ -155,6 +155,13 @@ def _vector() -> tuple[Path, ...]:
     return (SHIPPED_VECTOR,)
 
 
+def _moderation_head() -> tuple[Path, ...]:
+    """The local moderation head: what ``zo`` optimises against and the Pv-Arm risk gate reads."""
+    from psa_guard.moderation.local import ARTIFACTS_DIR, HEAD_NAME
+
+    return (ARTIFACTS_DIR / f"{HEAD_NAME}.safetensors",)
+
+
 def _adapter() -> tuple[Path, ...]:
     """The Pv-Arm adapter and the moderation head its risk gate scores prompts with."""
     from psa_guard.arm.artifacts import SHIPPED_ADAPTER
@@ -176,13 +183,6 @@ def _build_zo(loaded: LoadedModel) -> ChatGenerator:
     from psa_guard.zo.config import build_zo  # lazy: loads the moderation scorer when used
 
     return build_zo(loaded)
-
-
-def _moderation_head() -> tuple[Path, ...]:
-    """The moderation head the ``zo`` configuration optimises against."""
-    from psa_guard.moderation.local import ARTIFACTS_DIR, HEAD_NAME
-
-    return (ARTIFACTS_DIR / f"{HEAD_NAME}.safetensors",)
 
 
 def _zo_settings() -> str:

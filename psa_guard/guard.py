@@ -239,14 +239,13 @@ class PolicyGuard:
         after = resolved.decide(min(max(result.score, 0.0), 1.0), locale)
         reason = (f"{result.iterations} iterations, {result.scorer_calls} scorer calls, "
                   f"{result.seconds:.1f} s")
-        degenerate = after.produces_response and result.degenerate
-        if degenerate:
+        if after.produces_response and result.degenerate:  # not flagged, but no answer
             reason += "; degenerate reply (empty or repetitive): fallback message"
-        action = "repair" if degenerate else after.action
-        repair_step = GuardStep("repair", action, round(result.score, 4), reason)
-        if after.produces_response and not degenerate:
+            after = decision
+        repair_step = GuardStep("repair", after.action, round(result.score, 4), reason)
+        if after.produces_response:
             return result.text, [repair_step]
-        return (decision.render() if action == "repair" else after.render()), [repair_step]
+        return (decision.render() if after.action == "repair" else after.render()), [repair_step]
 
     def stream(
         self,

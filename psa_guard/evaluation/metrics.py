@@ -108,12 +108,10 @@ def wilson_interval(count: float, n: int, z: float = Z95) -> tuple[float, float]
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    # Exactly 0 at count 0 and 1 at count n, and always around p: in floating point the formula
-    # can land a few ulps on the wrong side (5.6e-17 at 0 of 3), which broke the report's error
-    # bars (matplotlib refuses a negative error).
-    low = 0.0 if count == 0 else min(p, max(0.0, centre - half))
-    high = 1.0 if count == n else max(p, min(1.0, centre + half))
-    return low, high
+    # Clamped around p: in floating point the formula can land a few ulps on the wrong side
+    # (5.6e-17 at 0 of 3), which broke the report's error bars (matplotlib refuses a negative
+    # error). This also makes the ends exact: 0 at count 0, 1 at count n.
+    return min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))
 
 
 def rate(flags: Sequence[bool]) -> Rate:

@@ -292,8 +292,6 @@ def test_zo_configuration_leaves_unflagged_rows_identical(tiny_loaded) -> None:
     assert info["flagged"] is True and info["neutralised"] is True
     assert info["iterations"] == 1 and info["scorer_calls"] == 2 + 1  # N perturbed + new reply
     assert info["source"] == "step"
-    from psa_guard.zo.quality import degeneracy
-
     assert info["degenerate"] is (degeneracy(out[1].text) > 0)
 
 
