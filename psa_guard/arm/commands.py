@@ -30,7 +30,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     settings = TrainSettings(
         steps=args.steps, pairs_per_attribute=args.pairs_per_attribute,
         max_pairs_per_attribute=args.max_pairs_per_attribute, lr=args.lr, bt_beta=args.bt_beta,
-        pcgrad=not args.no_pcgrad, seed=args.seed, max_prompt_tokens=args.max_prompt_tokens,
+        pcgrad=not args.no_pcgrad, contrast=args.contrast, seed=args.seed,
+        max_prompt_tokens=args.max_prompt_tokens,
         max_response_tokens=args.max_response_tokens,
     )
     request = TrainingRequest(
@@ -108,6 +109,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-prompt-tokens", type=int, default=64)
     p.add_argument("--max-response-tokens", type=int, default=48)
     p.add_argument("--no-pcgrad", action="store_true", help="plain sum of attribute gradients")
+    p.add_argument("--contrast", type=float, default=0.0,
+                   help="weight of the contrast term: more weight on an attribute must rank its "
+                        "pairs more strongly (0: PARM's objective alone; see docs/arm.md)")
     p.add_argument("--ablation", action="store_true",
                    help="also train without PCGrad (same data, seed, steps) and report both")
     p.add_argument("--no-grid", action="store_true", help="skip the control grid")

@@ -6,6 +6,13 @@ attribute's gradient of ``alpha_i * L_i`` on the PBLoRA parameters, combines the
 projection or plain sum, see :mod:`psa_guard.arm.objectives`), clips and takes one AdamW step on a
 cosine schedule with warm-up.
 
+With ``contrast > 0`` (ours, beyond PARM) one attribute per step, drawn in proportion to its
+weight, also gets a contrast term: its pairs are scored under ``alpha`` and under ``alpha`` without
+that attribute (:func:`~psa_guard.arm.objectives.without_attribute`) in the same forward, and
+:func:`~psa_guard.arm.objectives.bradley_terry_loss` asks the first margin to exceed the second.
+PARM's objective only asks each preference to rank its own attributes' pairs; nothing in it stops
+the other cores from ranking them just as well, and then the attribute's weight changes nothing.
+
 Only the reward model's own top layers are trained; the bottom layers are the frozen base model, so
 their output (:meth:`PvArm.lower`) is computed once per sequence and kept in memory
 (:class:`LowerStates`). Training is seeded and resumable (a checkpoint every
@@ -28,7 +35,7 @@ import torch
 from tqdm.auto import tqdm
 
 from psa_guard.arm.model import PvArm
-from psa_guard.arm.objectives import bradley_terry_loss, combine, conflicts
+from psa_guard.arm.objectives import bradley_terry_loss, combine, conflicts, without_attribute
 from psa_guard.arm.pairs import PreferencePair
 from psa_guard.errors import ConfigurationError, DataError
 
@@ -53,6 +60,8 @@ class TrainSettings:
         min_weight: attributes with ``alpha_i`` below this are skipped in a step (their term is
             negligible).
         pcgrad: project conflicting attribute gradients.
+        contrast: weight of the contrast term (0: PARM's objective alone; see the module
+            docstring).
         max_prompt_tokens: prompt tokens kept (the end of the prompt).
         max_response_tokens: response tokens scored.
         clip: gradient-norm clip.
@@ -69,6 +78,7 @@ class TrainSettings:
     dirichlet: float = 0.5
     min_weight: float = 0.02
     pcgrad: bool = True
+    contrast: float = 0.0
     max_prompt_tokens: int = 64
     max_response_tokens: int = 48
     clip: float = 1.0
@@ -82,6 +92,8 @@ class TrainSettings:
                 raise ConfigurationError(f"TrainSettings.{name} must be >= 1; got {getattr(self, name)}")
         if not (self.lr > 0 and self.bt_beta > 0 and self.dirichlet > 0):
             raise ConfigurationError("TrainSettings lr, bt_beta and dirichlet must be > 0")
+        if self.contrast < 0:
+            raise ConfigurationError(f"TrainSettings.contrast must be >= 0; got {self.contrast}")
 
 
 @dataclass(frozen=True)
@@ -298,16 +310,29 @@ def train_arm(arm: PvArm, tokenizer: Any, train: Mapping[str, Sequence[Preferenc
                 group["lr"] = settings.lr * _lr_factor(step, settings)
             alpha = rng.dirichlet([settings.dirichlet] * len(attributes))
             alpha_t = torch.tensor(alpha, dtype=params[0].dtype)
-            gradients, losses = [], {}
+            contrasted = _contrasted(alpha, settings, rng)
+            gradients, losses, contrast_losses = [], {}, {}
             for index, attribute in enumerate(attributes):
                 pick = rng.choice(len(encoded[attribute]), size=min(
                     settings.pairs_per_attribute, len(encoded[attribute])), replace=False)
                 if alpha[index] < settings.min_weight:
                     continue
-                chosen, rejected = pair_logprobs(arm, lower, [encoded[attribute][i] for i in pick],
-                                                 alpha_t)
-                loss = bradley_terry_loss(chosen, rejected, settings.bt_beta)
-                grads = torch.autograd.grad(float(alpha[index]) * loss, params)
+                batch = [encoded[attribute][i] for i in pick]
+                if index != contrasted:
+                    chosen, rejected = pair_logprobs(arm, lower, batch, alpha_t)
+                    loss = bradley_terry_loss(chosen, rejected, settings.bt_beta)
+                    objective = float(alpha[index]) * loss
+                else:
+                    n = len(batch)
+                    other = torch.tensor(without_attribute(alpha, index), dtype=alpha_t.dtype)
+                    rows = torch.cat([alpha_t.expand(n, -1), other.expand(n, -1)]).repeat(2, 1)
+                    chosen, rejected = pair_logprobs(arm, lower, batch + batch, rows)
+                    margins = chosen - rejected
+                    loss = bradley_terry_loss(chosen[:n], rejected[:n], settings.bt_beta)
+                    contrast = bradley_terry_loss(margins[:n], margins[n:], settings.bt_beta)
+                    objective = float(alpha[index]) * loss + settings.contrast * contrast
+                    contrast_losses[attribute] = round(contrast.item(), 4)
+                grads = torch.autograd.grad(objective, params)
                 gradients.append(torch.cat([g.reshape(-1) for g in grads]))
                 losses[attribute] = round(loss.item(), 4)
             direction = combine(gradients, settings.pcgrad, rng)
@@ -319,6 +344,8 @@ def train_arm(arm: PvArm, tokenizer: Any, train: Mapping[str, Sequence[Preferenc
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             log["loss"].append(losses)
+            if settings.contrast > 0:
+                log.setdefault("contrast", []).append(contrast_losses)
             log["conflicts"].append(conflicts(torch.stack(gradients)) if len(gradients) > 1 else 0)
             log["attributes_per_step"].append(len(gradients))
             bar.set_postfix(loss=round(sum(losses.values()) / max(1, len(losses)), 3))
@@ -333,6 +360,17 @@ def train_arm(arm: PvArm, tokenizer: Any, train: Mapping[str, Sequence[Preferenc
     log["seconds"] = round(log.get("seconds", 0.0) + time.perf_counter() - started, 1)
     log["steps"] = settings.steps
     return log
+
+
+def _contrasted(alpha: np.ndarray, settings: TrainSettings, rng: np.random.Generator) -> int | None:
+    """The attribute that gets the contrast term this step (drawn in proportion to its weight
+    among the attributes the step trains), or None when the term is off."""
+    if settings.contrast <= 0 or len(alpha) < 2:
+        return None
+    weights = np.where(alpha >= settings.min_weight, alpha, 0.0)
+    if weights.sum() <= 0:
+        return None
+    return int(rng.choice(len(alpha), p=weights / weights.sum()))
 
 
 def _save_checkpoint(path: Path, params: Sequence[torch.Tensor], optimizer: torch.optim.Optimizer,

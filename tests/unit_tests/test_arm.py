@@ -24,10 +24,22 @@ from psa_guard.arm import (
     safe_candidates,
     save_arm,
 )
-from psa_guard.arm.evaluate import grid_preference, heldout_accuracy, spearman
+from psa_guard.arm.evaluate import (
+    encode_pairs,
+    grid_preference,
+    heldout_accuracy,
+    pair_margins,
+    spearman,
+)
 from psa_guard.arm.guidance import ArmGuidance
 from psa_guard.arm.model import positions_from_mask
-from psa_guard.arm.objectives import bradley_terry_loss, combine, conflicts, pcgrad
+from psa_guard.arm.objectives import (
+    bradley_terry_loss,
+    combine,
+    conflicts,
+    pcgrad,
+    without_attribute,
+)
 from psa_guard.arm.pairs import PreferencePair
 from psa_guard.arm.pipeline import planned_runs
 from psa_guard.arm.train import LowerStates, TrainSettings, train_arm
@@ -415,6 +427,54 @@ def test_pcgrad_removes_conflicts() -> None:
     agreeing = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
     torch.testing.assert_close(pcgrad(agreeing, rng), agreeing.sum(0))
     torch.testing.assert_close(combine(list(g), False, rng), g.sum(0))
+
+
+def test_without_attribute_removes_one_weight_and_renormalises() -> None:
+    np.testing.assert_allclose(without_attribute(np.array([0.5, 0.3, 0.2]), 0), [0.0, 0.6, 0.4])
+    np.testing.assert_allclose(without_attribute(np.array([0.0, 1.0, 0.0]), 1), [0.5, 0.0, 0.5])
+    with pytest.raises(ValueError, match="index"):
+        without_attribute(np.array([1.0]), 0)
+    with pytest.raises(ValueError, match="index"):
+        without_attribute(np.array([0.5, 0.5]), 2)
+
+
+def _shared_direction_pairs(split: str, n: int) -> dict[str, list[PreferencePair]]:
+    # the first attribute prefers "yes" to "no"; the others rank unrelated words, so PARM's
+    # objective gives no reason for the first core to rank "yes" above "no" more than the others
+    out = {ATTRIBUTES[0]: [PreferencePair(ATTRIBUTES[0], f"question {j}", "yes", "no", "toy", split)
+                           for j in range(n)]}
+    for attribute in ATTRIBUTES[1:]:
+        out[attribute] = [PreferencePair(attribute, f"request {j} on {attribute}", "red", "blue",
+                                         "toy", split) for j in range(n)]
+    return out
+
+
+def _specificity(arm: PvArm, tokenizer: Any, pairs: dict[str, list[PreferencePair]],
+                 lower: LowerStates) -> float:
+    """Mean margin on the first attribute's pairs at ``e_0`` minus at the other attributes' mix."""
+    encoded = encode_pairs(arm, tokenizer, pairs, 64, 48)[ATTRIBUTES[0]]
+    own = pair_margins(arm, lower, encoded, grid_preference(K, 0, 1.0))
+    rest = pair_margins(arm, lower, encoded, grid_preference(K, 0, 0.0))
+    return float((own - rest).mean())
+
+
+def test_contrast_term_makes_an_attributes_weight_matter(loaded: LoadedModel) -> None:
+    loaded.model.requires_grad_(False)
+    train, heldout = _shared_direction_pairs("train", 12), _shared_direction_pairs("heldout", 6)
+    gaps, logs = {}, {}
+    for contrast in (0.0, 4.0):
+        settings = TrainSettings(steps=20, pairs_per_attribute=4, lr=2e-2, warmup=2, bt_beta=1.0,
+                                 min_weight=0.0, contrast=contrast)
+        arm = PvArm(loaded.model, ArmConfig(layers=1))
+        lower = LowerStates(arm)
+        logs[contrast] = train_arm(arm, loaded.tokenizer, train, settings, lower=lower)
+        gaps[contrast] = _specificity(arm, loaded.tokenizer, heldout, lower)
+    assert "contrast" not in logs[0.0]
+    assert len(logs[4.0]["contrast"]) == 20
+    assert all(len(step) == 1 for step in logs[4.0]["contrast"])  # one attribute per step
+    assert gaps[4.0] > gaps[0.0] + 0.1, gaps  # measured: 0.006 without, 0.227 with
+    with pytest.raises(ConfigurationError, match="contrast"):
+        TrainSettings(contrast=-1.0)
 
 
 def test_spearman_and_grid() -> None:
