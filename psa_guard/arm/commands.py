@@ -109,9 +109,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-prompt-tokens", type=int, default=64)
     p.add_argument("--max-response-tokens", type=int, default=48)
     p.add_argument("--no-pcgrad", action="store_true", help="plain sum of attribute gradients")
-    p.add_argument("--contrast", type=float, default=0.0,
+    p.add_argument("--contrast", type=float, default=1.0,
                    help="weight of the contrast term: more weight on an attribute must rank its "
-                        "pairs more strongly (0: PARM's objective alone; see docs/arm.md)")
+                        "pairs more strongly (shipped: 1; 0: PARM's objective alone; docs/arm.md)")
     p.add_argument("--ablation", action="store_true",
                    help="also train without PCGrad (same data, seed, steps) and report both")
     p.add_argument("--no-grid", action="store_true", help="skip the control grid")
