@@ -610,3 +610,22 @@ def test_planned_runs_follow_the_pcgrad_flag() -> None:
     assert planned_runs(pcgrad=False, ablation=False) == [("no_pcgrad", False)]
     assert planned_runs(pcgrad=True, ablation=True) == [("pcgrad", True), ("no_pcgrad", False)]
     assert planned_runs(pcgrad=False, ablation=True) == [("no_pcgrad", False), ("pcgrad", True)]
+
+
+@pytest.mark.parametrize(("argv", "contrast"), [([], 1.0), (["--contrast", "0"], 0.0)])
+def test_arm_train_cli_passes_the_contrast_weight(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                  argv: list[str], contrast: float) -> None:
+    import psa_guard.arm.pipeline
+    import psa_guard.loading
+    from psa_guard.cli import main
+
+    seen = {}
+
+    def fake_training(loaded: Any, request: Any) -> dict[str, Any]:
+        seen["settings"] = request.settings
+        return {"untrained": {}, "runs": {}}
+
+    monkeypatch.setattr(psa_guard.arm.pipeline, "run_training", fake_training)
+    monkeypatch.setattr(psa_guard.loading, "load_model", lambda *a, **k: None)
+    assert main(["arm", "train", "--out", str(tmp_path), *argv]) == 0
+    assert seen["settings"].contrast == contrast  # the shipped adapter was trained with 1
