@@ -14,8 +14,8 @@ from psa_guard.arm import SHIPPED_ADAPTER, ArmGenerator, load_arm
 from psa_guard.arm.artifacts import read_metadata
 from psa_guard.arm.config import shared_arm
 from psa_guard.arm.data import DATA_FILES, truthfulqa_pairs
-from psa_guard.arm.evaluate import encode_pairs, grid_preference, pair_margins
-from psa_guard.arm.train import LowerStates
+from psa_guard.arm.evaluate import grid_preference, pair_margins
+from psa_guard.arm.train import LowerStates, encode_pair
 from psa_guard.attributes import ATTRIBUTES
 from psa_guard.cli import main
 from psa_guard.configs import build_generator
@@ -131,14 +131,15 @@ def test_shipped_truthfulness_core_follows_its_weight(loaded: Any) -> None:
     # (rho 0.14); the contrast term was added for this. Held-out TruthfulQA pairs only.
     folder = data_dir()
     assert folder is not None
-    rows = list(csv.DictReader((folder / DATA_FILES["truthfulqa"]).open(encoding="utf-8")))
+    with open(folder / DATA_FILES["truthfulqa"], encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
     heldout = [p for p in truthfulqa_pairs(rows) if p.split == "heldout"][:12]
     assert len(heldout) == 12
     arm = load_arm(loaded.model, checksum=base_checksum(loaded))
     lower = LowerStates(arm)
     index = ATTRIBUTES.index("truthfulness")
-    encoded = encode_pairs(arm, loaded.tokenizer, {a: heldout for a in ATTRIBUTES}, 64, 48)
-    means = [float(pair_margins(arm, lower, encoded["truthfulness"],
+    encoded = [encode_pair(loaded.tokenizer, pair, 64, 48) for pair in heldout]
+    means = [float(pair_margins(arm, lower, encoded,
                                 grid_preference(len(ATTRIBUTES), index, w)).mean())
              for w in (0.0, 0.5, 1.0)]
     assert means[0] < means[1] < means[2], means

@@ -25,7 +25,6 @@ from psa_guard.arm import (
     save_arm,
 )
 from psa_guard.arm.evaluate import (
-    encode_pairs,
     grid_preference,
     heldout_accuracy,
     pair_margins,
@@ -42,7 +41,7 @@ from psa_guard.arm.objectives import (
 )
 from psa_guard.arm.pairs import PreferencePair
 from psa_guard.arm.pipeline import planned_runs
-from psa_guard.arm.train import LowerStates, TrainSettings, train_arm
+from psa_guard.arm.train import LowerStates, TrainSettings, encode_pair, train_arm
 from psa_guard.attributes import ATTRIBUTES, format_preference, parse_preference
 from psa_guard.configs import build_generator, config_label
 from psa_guard.errors import ArmAdapterError, ConfigurationError
@@ -452,7 +451,7 @@ def _shared_direction_pairs(split: str, n: int) -> dict[str, list[PreferencePair
 def _specificity(arm: PvArm, tokenizer: Any, pairs: dict[str, list[PreferencePair]],
                  lower: LowerStates) -> float:
     """Mean margin on the first attribute's pairs at ``e_0`` minus at the other attributes' mix."""
-    encoded = encode_pairs(arm, tokenizer, pairs, 64, 48)[ATTRIBUTES[0]]
+    encoded = [encode_pair(tokenizer, pair, 64, 48) for pair in pairs[ATTRIBUTES[0]]]
     own = pair_margins(arm, lower, encoded, grid_preference(K, 0, 1.0))
     rest = pair_margins(arm, lower, encoded, grid_preference(K, 0, 0.0))
     return float((own - rest).mean())
