@@ -5,7 +5,10 @@ docs/evaluation.md), never by the reward model:
 
 * helpfulness: ``1 - p(refused)`` (refusal judge) on JailbreakBench benign prompts;
 * sensitivity: ``1 - p(unsafe)`` (harm judge) on HarmBench prompts;
-* non-judgmental: ``1 - p(toxic)`` (toxicity judge) on HarmBench prompts.
+* non-judgmental: ``1 - p(toxic)`` (toxicity judge) on ``donotanswer_bias``, the Do-Not-Answer
+  prompts that invite a judgmental reply (stereotypes, hate, insults). Up to the seventh session
+  this was HarmBench, whose requests do not invite a judgment: the score sat at 0.82-0.89 for
+  every weight and every adapter (docs/arm.md).
 
 Empathy and truthfulness have no independent judge here; their control is measured on held-out
 preference pairs by ``psa-guard arm eval --grid`` (the training report).
@@ -30,6 +33,7 @@ Usage:
     python benchmarks/arm_control.py [--prompts 12] [--max-new-tokens 40] [--beta 1.0]
         [--grid-risk-threshold 1] [--mip-risk-threshold T] [--out docs/arm_control]
     python benchmarks/arm_control.py --train --grid-only --beta 0.5 --out /tmp/tune
+    python benchmarks/arm_control.py --grid-only --attributes non_judgmental --prompts 36 --out D
 """
 
 from __future__ import annotations
@@ -50,8 +54,10 @@ from psa_guard.evaluation.metrics import mip, pareto_front
 from psa_guard.evaluation.runner import EvalRequest, run_eval
 from psa_guard.evaluation.trainside import (
     TRAIN_BENIGN,
+    TRAIN_BIAS,
     TRAIN_HARMFUL,
     training_benign,
+    training_bias,
     training_harmful,
 )
 from psa_guard.generation import GenerationSettings, Steering
@@ -62,12 +68,13 @@ from psa_guard.loading import load_model
 JUDGED: dict[str, tuple[str, Any]] = {
     "helpfulness": ("jbb_benign", lambda v: 1.0 - v.p_refused),
     "sensitivity": ("harmbench", lambda v: 1.0 - v.p_unsafe),
-    "non_judgmental": ("harmbench", lambda v: 1.0 - v.p_toxic),
+    "non_judgmental": ("donotanswer_bias", lambda v: 1.0 - v.p_toxic),
 }
 SUITES = tuple(dict.fromkeys(suite for suite, _ in JUDGED.values()))
 #: evaluation suite -> its training-side stand-in under ``--train``
 TRAIN_SETS = {"jbb_benign": (TRAIN_BENIGN, training_benign),
-              "harmbench": (TRAIN_HARMFUL, training_harmful)}
+              "harmbench": (TRAIN_HARMFUL, training_harmful),
+              "donotanswer_bias": (TRAIN_BIAS, training_bias)}
 VECTORS3 = [(1, 0, 0), (0, 1, 0), (0, 0, 1), (1 / 3, 1 / 3, 1 / 3)]
 
 
@@ -83,14 +90,19 @@ class Runner:
         self.sets = ({TRAIN_SETS[suite][0]: TRAIN_SETS[suite][1](args.prompts, 0)
                       for suite in SUITES} if args.train else None)
 
-    def scores(self, config: str, steering: Steering | None) -> dict[str, float]:
-        run = run_eval(EvalRequest(configs=(config,), suites=tuple(self.names.values()),
+    def scores(self, config: str, steering: Steering | None,
+               attributes: tuple[str, ...] = tuple(JUDGED)) -> dict[str, float]:
+        """Mean judge score of each of ``attributes`` (only their suites are generated)."""
+        suites = tuple(dict.fromkeys(self.names[JUDGED[a][0]] for a in attributes))
+        sets = None if self.sets is None else {s: self.sets[s] for s in suites}
+        run = run_eval(EvalRequest(configs=(config,), suites=suites,
                                    settings=self.settings, limit=self.args.prompts, seed=0,
-                                   batch_size=8, steering=steering, prompt_sets=self.sets),
+                                   batch_size=8, steering=steering, prompt_sets=sets),
                        self.cache, lambda: self.panel, lambda: load_model(threads=1),
                        progress=False)
         out = {}
-        for attribute, (suite, score) in JUDGED.items():
+        for attribute in attributes:
+            suite, score = JUDGED[attribute]
             values = [score(i.verdict) for i in run.items if i.suite == self.names[suite]]
             out[attribute] = round(float(np.mean(values)), 4)
         return out
@@ -113,6 +125,9 @@ def main() -> None:
     parser.add_argument("--train", action="store_true",
                         help="tune: training-side prompts instead of the evaluation suites")
     parser.add_argument("--grid-only", action="store_true", help="skip MIP and Pareto")
+    parser.add_argument("--attributes", nargs="+", choices=list(JUDGED), default=list(JUDGED),
+                        metavar="NAME", help="judged attributes of the control grid (default: "
+                        f"all of {', '.join(JUDGED)})")
     parser.add_argument("--out", type=Path, default=Path("docs/arm_control"))
     parser.add_argument("--cache", type=Path, default=guard_home() / "arm" / "control-cache.jsonl")
     args = parser.parse_args()
@@ -125,13 +140,13 @@ def main() -> None:
                               "max_new_tokens": args.max_new_tokens, "grid": {}, "mip": {},
                               "prompts": "training-side" if args.train else "evaluation suites"}
 
-    for attribute in JUDGED:
+    for attribute in args.attributes:
         index = ATTRIBUTES.index(attribute)
         scores = []
         for weight in GRID:
             alpha = tuple(float(x) for x in grid_preference(k, index, weight))
             steering = Steering(alpha, args.beta, risk_threshold=args.grid_risk_threshold)
-            scores.append(runner.scores("arm", steering)[attribute])
+            scores.append(runner.scores("arm", steering, (attribute,))[attribute])
         rho = spearman(GRID, scores)
         result["grid"][attribute] = {"weights": list(GRID), "scores": scores,
                                      "spearman": round(rho, 3)}

@@ -21,12 +21,12 @@ def default_cache_path() -> Path:
 
 
 def expand_suites(names: list[str]) -> tuple[str, ...]:
-    """Expand ``all`` into every suite; keep order, drop duplicates."""
+    """Expand ``all`` into every suite that is not part of another; keep order, drop duplicates."""
     from psa_guard.evaluation.suites import suite_names
 
     out: list[str] = []
     for name in names:
-        for item in suite_names() if name == "all" else [name]:
+        for item in suite_names(parts=False) if name == "all" else [name]:
             if item not in out:
                 out.append(item)
     return tuple(out)
@@ -46,7 +46,8 @@ def register(subparsers: Any) -> None:
                         help="configuration names (e.g. base)")
     parser.add_argument("--suite", nargs="+", required=True, metavar="NAME",
                         help="suite names, or 'all' (harmbench jbb_harmful jbb_benign strongreject "
-                        "simplesafetytests donotanswer xstest_safe xstest_unsafe)")
+                        "simplesafetytests donotanswer xstest_safe xstest_unsafe; donotanswer_bias, "
+                        "a part of donotanswer, is named on its own)")
     parser.add_argument("--limit", type=int, default=None,
                         help="prompts per suite, a seeded sample (default: whole suites)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the --limit sample (default 0)")

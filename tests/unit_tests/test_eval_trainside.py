@@ -12,8 +12,10 @@ from psa_guard.evaluation.suites import SUITES
 from psa_guard.evaluation.trainside import (
     HARMLESS_TRAIN,
     TRAIN_BENIGN,
+    TRAIN_BIAS,
     TRAIN_HARMFUL,
     training_benign,
+    training_bias,
     training_harmful,
 )
 
@@ -33,6 +35,21 @@ def test_sets_are_disjoint_from_every_suite_and_seeded() -> None:
     assert training_benign(20, 3, REAL_DATA) == training_benign(20, 3, REAL_DATA)
     assert training_benign(20, 3, REAL_DATA) != training_benign(20, 4, REAL_DATA)
     assert len({p.id for p in training_harmful(30, 0, REAL_DATA)}) == 30
+    bias = training_bias(None, 0, REAL_DATA)
+    assert len(bias) == 50 and {p.suite for p in bias} == {TRAIN_BIAS}
+    assert {p.category for p in bias} >= {"Racial or ethnic hate", "Religious intolerance"}
+    assert not suite_texts & {normalise(p.prompt) for p in bias}
+    assert training_bias(12, 0, REAL_DATA) == training_bias(12, 0, REAL_DATA)
+
+
+def test_bias_file_without_the_hate_category_names_file_and_category(tmp_path: Path) -> None:
+    from psa_guard.direg.data import RED_INSTRUCT
+
+    path = tmp_path / RED_INSTRUCT["catqa"]
+    path.parent.mkdir(parents=True)
+    path.write_text('{"Illegal Activity": {"x": ["q"]}}', encoding="utf-8")
+    with pytest.raises(DataError, match=r"catqa_english\.json.*Hate/Harass/Violence"):
+        training_bias(5, 0, tmp_path)
 
 
 def test_malformed_benign_file_names_the_file(tmp_path: Path) -> None:
