@@ -34,6 +34,7 @@ Usage:
         [--grid-risk-threshold 1] [--mip-risk-threshold T] [--out docs/arm_control]
     python benchmarks/arm_control.py --train --grid-only --beta 0.5 --out /tmp/tune
     python benchmarks/arm_control.py --grid-only --attributes non_judgmental --prompts 36 --out D
+    python benchmarks/arm_control.py --grid-only --prompts all --out docs/arm_control/whole
 """
 
 from __future__ import annotations
@@ -108,6 +109,19 @@ class Runner:
         return out
 
 
+def _prompt_count(text: str) -> int | None:
+    """``--prompts``: a positive integer, or ``all`` (None: whole suites)."""
+    if text == "all":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {text!r}")
+    return value
+
+
 def full_alpha(vector3: tuple[float, ...]) -> tuple[float, ...]:
     weights = dict(zip(JUDGED, vector3))
     return tuple(float(weights.get(a, 0.0)) for a in ATTRIBUTES)
@@ -115,7 +129,8 @@ def full_alpha(vector3: tuple[float, ...]) -> tuple[float, ...]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--prompts", type=int, default=12, help="prompts per suite (seeded)")
+    parser.add_argument("--prompts", type=_prompt_count, default=12,
+                        help="prompts per suite, a seeded sample, or 'all' for whole suites")
     parser.add_argument("--max-new-tokens", type=int, default=40)
     parser.add_argument("--beta", type=float, default=1.0)
     parser.add_argument("--grid-risk-threshold", type=float, default=1.0,
@@ -131,9 +146,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("docs/arm_control"))
     parser.add_argument("--cache", type=Path, default=guard_home() / "arm" / "control-cache.jsonl")
     args = parser.parse_args()
+    if args.train and args.prompts is None:
+        parser.error("--prompts all needs the evaluation suites; with --train give a number")
     runner = Runner(args)
     k = len(ATTRIBUTES)
-    result: dict[str, Any] = {"prompts_per_suite": args.prompts, "beta": args.beta,
+    result: dict[str, Any] = {"prompts_per_suite": args.prompts or "all", "beta": args.beta,
                               "grid_risk_threshold": args.grid_risk_threshold,
                               "mip_risk_threshold": DEFAULT_RISK_THRESHOLD if args.mip_risk_threshold
                               is None else args.mip_risk_threshold,
