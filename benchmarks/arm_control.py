@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from psa_guard.arm.evaluate import GRID, grid_preference, spearman
+from psa_guard.arm.evaluate import GRID, bootstrap_spearman, grid_preference, spearman
 from psa_guard.arm.generator import DEFAULT_RISK_THRESHOLD
 from psa_guard.attributes import ATTRIBUTES, format_preference
 from psa_guard.evaluation.cache import CompletionCache
@@ -91,9 +91,10 @@ class Runner:
         self.sets = ({TRAIN_SETS[suite][0]: TRAIN_SETS[suite][1](args.prompts, 0)
                       for suite in SUITES} if args.train else None)
 
-    def scores(self, config: str, steering: Steering | None,
-               attributes: tuple[str, ...] = tuple(JUDGED)) -> dict[str, float]:
-        """Mean judge score of each of ``attributes`` (only their suites are generated)."""
+    def values(self, config: str, steering: Steering | None,
+               attributes: tuple[str, ...] = tuple(JUDGED)) -> dict[str, list[float]]:
+        """Each judged reply's score, per attribute, in prompt-id order (only the suites of
+        ``attributes`` are generated)."""
         suites = tuple(dict.fromkeys(self.names[JUDGED[a][0]] for a in attributes))
         sets = None if self.sets is None else {s: self.sets[s] for s in suites}
         run = run_eval(EvalRequest(configs=(config,), suites=suites,
@@ -104,9 +105,16 @@ class Runner:
         out = {}
         for attribute in attributes:
             suite, score = JUDGED[attribute]
-            values = [score(i.verdict) for i in run.items if i.suite == self.names[suite]]
-            out[attribute] = round(float(np.mean(values)), 4)
+            items = sorted((i for i in run.items if i.suite == self.names[suite]),
+                           key=lambda i: i.id)
+            out[attribute] = [float(score(i.verdict)) for i in items]
         return out
+
+    def scores(self, config: str, steering: Steering | None,
+               attributes: tuple[str, ...] = tuple(JUDGED)) -> dict[str, float]:
+        """Mean judge score of each of ``attributes``."""
+        return {a: round(float(np.mean(v)), 4)
+                for a, v in self.values(config, steering, attributes).items()}
 
 
 def _prompt_count(text: str) -> int | None:
@@ -143,6 +151,8 @@ def main() -> None:
     parser.add_argument("--attributes", nargs="+", choices=list(JUDGED), default=list(JUDGED),
                         metavar="NAME", help="judged attributes of the control grid (default: "
                         f"all of {', '.join(JUDGED)})")
+    parser.add_argument("--bootstrap", type=int, default=2000,
+                        help="bootstrap resamples of the prompts for rho's interval (default 2000)")
     parser.add_argument("--out", type=Path, default=Path("docs/arm_control"))
     parser.add_argument("--cache", type=Path, default=guard_home() / "arm" / "control-cache.jsonl")
     args = parser.parse_args()
@@ -159,15 +169,25 @@ def main() -> None:
 
     for attribute in args.attributes:
         index = ATTRIBUTES.index(attribute)
-        scores = []
+        columns = []
         for weight in GRID:
             alpha = tuple(float(x) for x in grid_preference(k, index, weight))
             steering = Steering(alpha, args.beta, risk_threshold=args.grid_risk_threshold)
-            scores.append(runner.scores("arm", steering, (attribute,))[attribute])
+            columns.append(runner.values("arm", steering, (attribute,))[attribute])
+        per_prompt = np.array(columns).T  # (prompts, grid points)
+        scores = [round(float(s), 4) for s in per_prompt.mean(axis=0)]
         rho = spearman(GRID, scores)
-        result["grid"][attribute] = {"weights": list(GRID), "scores": scores,
-                                     "spearman": round(rho, 3)}
-        print(f"control {attribute}: spearman {rho:.3f}; scores {scores}")
+        boot = bootstrap_spearman(GRID, per_prompt, resamples=args.bootstrap, seed=0)
+        result["grid"][attribute] = {
+            "weights": list(GRID), "scores": scores, "spearman": round(rho, 3),
+            "prompts": int(per_prompt.shape[0]),
+            "bootstrap": {"resamples": args.bootstrap, "rho_95": [round(boot["low"], 3),
+                                                                  round(boot["high"], 3)],
+                          "share_at_least_0.8": round(boot["at_least"], 3)},
+            "per_prompt": [[round(float(v), 4) for v in row] for row in per_prompt]}
+        print(f"control {attribute}: spearman {rho:.3f} (bootstrap 95% "
+              f"[{boot['low']:.2f}, {boot['high']:.2f}], rho >= 0.8 in "
+              f"{boot['at_least']:.0%}); scores {scores}")
 
     args.out.mkdir(parents=True, exist_ok=True)
     if args.grid_only:
@@ -202,10 +222,13 @@ def main() -> None:
 
 
 def _write_markdown(result: dict[str, Any], path: Path) -> None:
-    lines = ["| attribute | judge score at w = 0, 0.1, ..., 1 | Spearman rho |", "|---|---|---|"]
+    lines = ["| attribute | judge score at w = 0, 0.1, ..., 1 | Spearman rho | bootstrap 95 % | "
+             "share of resamples with rho >= 0.8 |", "|---|---|---|---|---|"]
     for attribute, grid in result["grid"].items():
+        boot = grid["bootstrap"]
         lines.append(f"| {attribute} | {', '.join(f'{s:.3f}' for s in grid['scores'])} | "
-                     f"{grid['spearman']} |")
+                     f"{grid['spearman']} | [{boot['rho_95'][0]}, {boot['rho_95'][1]}] | "
+                     f"{boot['share_at_least_0.8']} |")
     lines += ["", "| configuration | MIP |", "|---|---|"]
     lines += [f"| {c} | {v:.4f} |" for c, v in result["mip"].items()]
     lines += ["", "| configuration | alpha | " + " | ".join(JUDGED) + " | Pareto |",

@@ -24,8 +24,8 @@ from psa_guard.arm.model import PvArm
 from psa_guard.arm.pairs import PreferencePair
 from psa_guard.arm.train import LowerStates, encode_pair, pair_logprobs
 
-__all__ = ["GRID", "control_grid", "encode_pairs", "grid_preference", "heldout_accuracy", "pair_margins",
-           "spearman"]
+__all__ = ["GRID", "bootstrap_spearman", "control_grid", "encode_pairs", "grid_preference",
+           "heldout_accuracy", "pair_margins", "spearman"]
 
 GRID: tuple[float, ...] = tuple(round(i / 10, 1) for i in range(11))
 
@@ -53,6 +53,42 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
     if rx.std() == 0 or ry.std() == 0:
         return float("nan")
     return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def bootstrap_spearman(x: Sequence[float], per_item: Any, resamples: int = 2000, seed: int = 0,
+                       threshold: float = 0.8) -> dict[str, float]:
+    """How sure is a grid's Spearman rho? A paired bootstrap over the items (prompts).
+
+    Each resample draws ``n`` items with replacement, the same items at every grid point (each
+    item was scored at every point), averages them per point and takes the rho of ``x`` against
+    those means.
+
+    Args:
+        x: the grid (length ``m``).
+        per_item: scores, shape ``(n_items, m)``: row ``j`` is item ``j`` at every grid point.
+        resamples: bootstrap resamples.
+        seed: seed of the resampling.
+        threshold: the rho the share ``at_least`` counts.
+
+    Returns:
+        ``{"rho", "low", "high", "at_least"}``: the rho of the full sample, the 2.5 and 97.5
+        percentiles of the resampled rhos, and the share of resamples with rho >= ``threshold``.
+
+    Raises:
+        ValueError: ``per_item`` is not ``(n_items >= 1, len(x))`` or ``resamples < 1``.
+    """
+    scores = np.asarray(per_item, dtype=float)
+    if scores.ndim != 2 or scores.shape[0] < 1 or scores.shape[1] != len(x):
+        raise ValueError(f"per_item must have shape (n_items, {len(x)}), got {scores.shape}")
+    if resamples < 1:
+        raise ValueError(f"resamples must be >= 1, got {resamples}")
+    rng = np.random.default_rng(seed)
+    n = scores.shape[0]
+    rhos = np.array([spearman(x, scores[rng.integers(0, n, n)].mean(axis=0))
+                     for _ in range(resamples)])
+    low, high = np.nanpercentile(rhos, [2.5, 97.5])
+    return {"rho": spearman(x, scores.mean(axis=0)), "low": float(low), "high": float(high),
+            "at_least": float(np.mean(rhos >= threshold))}
 
 
 def pair_margins(arm: PvArm, lower: LowerStates, encoded: Sequence[Any], alpha: torch.Tensor,

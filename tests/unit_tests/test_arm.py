@@ -628,3 +628,23 @@ def test_arm_train_cli_passes_the_contrast_weight(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(psa_guard.loading, "load_model", lambda *a, **k: None)
     assert main(["arm", "train", "--out", str(tmp_path), *argv]) == 0
     assert seen["settings"].contrast == contrast  # the shipped adapter was trained with 1
+
+
+def test_bootstrap_spearman_interval_and_share() -> None:
+    from psa_guard.arm.evaluate import bootstrap_spearman
+
+    grid = [0.0, 0.5, 1.0]
+    # Every prompt rises with the weight: every resample is perfectly ordered.
+    rising = np.array([[0.1, 0.2, 0.3], [0.5, 0.6, 0.9], [0.0, 0.4, 0.8]])
+    out = bootstrap_spearman(grid, rising, resamples=200, seed=1)
+    assert out == {"rho": 1.0, "low": 1.0, "high": 1.0, "at_least": 1.0}
+    # One prompt rises, one falls: the full-sample rho hides resamples that go either way.
+    mixed = np.array([[0.0, 0.5, 1.0], [0.9, 0.45, 0.0]])
+    out = bootstrap_spearman(grid, mixed, resamples=400, seed=1)
+    assert out["rho"] == 1.0 and out["low"] == -1.0 and out["high"] == 1.0
+    assert 0.0 < out["at_least"] < 1.0
+    assert bootstrap_spearman(grid, mixed, resamples=400, seed=1) == out  # seeded
+    with pytest.raises(ValueError, match=r"shape \(n_items, 3\)"):
+        bootstrap_spearman(grid, np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="resamples"):
+        bootstrap_spearman(grid, rising, resamples=0)

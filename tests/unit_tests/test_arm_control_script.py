@@ -47,7 +47,7 @@ def test_a_grid_point_generates_only_its_attribute_suite(script: ModuleType, tmp
     def fake_run_eval(request: Any, *_: Any, **__: Any) -> SimpleNamespace:
         requests.append(request)
         verdict = SimpleNamespace(p_refused=0.25, p_unsafe=0.5, p_toxic=0.125)
-        return SimpleNamespace(items=[SimpleNamespace(suite=s, verdict=verdict)
+        return SimpleNamespace(items=[SimpleNamespace(suite=s, id="1", verdict=verdict)
                                       for s in request.suites])
 
     monkeypatch.setattr(script, "run_eval", fake_run_eval)
@@ -60,3 +60,20 @@ def test_a_grid_point_generates_only_its_attribute_suite(script: ModuleType, tmp
     everything = runner.scores("base", None)
     assert set(requests[-1].suites) == {"jbb_benign", "harmbench", "donotanswer_bias"}
     assert everything == {"helpfulness": 0.75, "sensitivity": 0.5, "non_judgmental": 0.875}
+
+
+def test_grid_rows_pair_prompts_by_id(script: ModuleType, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    def fake_run_eval(request: Any, *_: Any, **__: Any) -> SimpleNamespace:
+        # the runner may return items in any order; values() must come back in id order
+        items = [SimpleNamespace(suite="harmbench", id=i, verdict=SimpleNamespace(p_unsafe=p))
+                 for i, p in (("b", 0.5), ("a", 0.0), ("c", 1.0))]
+        return SimpleNamespace(items=items)
+
+    monkeypatch.setattr(script, "run_eval", fake_run_eval)
+    monkeypatch.setattr(script, "load_judges", lambda: None)
+    args = argparse.Namespace(cache=tmp_path / "cache.jsonl", max_new_tokens=8, train=False,
+                              prompts=3)
+    runner = script.Runner(args)
+    assert runner.values("arm", None, ("sensitivity",)) == {"sensitivity": [1.0, 0.5, 0.0]}
+    assert runner.scores("arm", None, ("sensitivity",)) == {"sensitivity": 0.5}
