@@ -1,4 +1,5 @@
-"""Test doubles shared by the unit tests: a small policy and a scripted moderation scorer.
+"""Test doubles shared by the tests: a small policy, a scripted moderation scorer, and a loader for
+the scripts under ``benchmarks/`` (which are not a package).
 
 The scorer is scripted by keyword so that tests control which action a policy takes; it checks
 the guard's routing, never the quality of any model's output.
@@ -6,7 +7,10 @@ the guard's routing, never the quality of any model's output.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
 
 from psa_guard.errors import ModerationUnavailableError
 
@@ -55,3 +59,15 @@ class ScriptedScorer:
                 raise ModerationUnavailableError("HTTP 500 after 3 attempts")
             out.append(0.9 if "bomb" in text else 0.4 if "sad" in text else 0.05)
         return out
+
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """Import ``benchmarks/<name>.py`` as a module (its ``main`` is not run)."""
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
@@ -11,20 +10,16 @@ import pytest
 
 from psa_guard.home import data_dir
 
+from ..doubles import load_benchmark
+
 pytestmark = [
     pytest.mark.real_model,
     pytest.mark.skipif(data_dir() is None, reason="no safety-data folder (set PSA_GUARD_DATA)"),
 ]
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "judge_swap.py"
-
 
 def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("judge_swap", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("judge_swap")
 
 
 def test_judge_swap_writes_every_cell(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -12,16 +11,12 @@ import pytest
 
 from psa_guard.evaluation.suites import SUITES
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "arm_control.py"
+from ..doubles import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("arm_control", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("arm_control")
 
 
 def test_every_judged_suite_is_an_evaluation_suite_with_a_training_stand_in(
