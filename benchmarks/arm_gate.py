@@ -31,7 +31,8 @@ from psa_guard.evaluation.suites import load_suite
 from psa_guard.home import guard_home
 from psa_guard.moderation import ModerationScorer, default_scorer
 
-EVAL_SUITES = ("harmbench", "jbb_harmful", "jbb_benign", "xstest_safe", "xstest_unsafe")
+EVAL_SUITES = ("harmbench", "jbb_harmful", "jbb_benign", "xstest_safe", "xstest_unsafe",
+               "donotanswer_bias")
 
 
 def main() -> None:

