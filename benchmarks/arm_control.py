@@ -61,9 +61,10 @@ from psa_guard.evaluation.trainside import (
     training_bias,
     training_harmful,
 )
-from psa_guard.generation import GenerationSettings, Steering
+from psa_guard.generation import GenerationSettings
 from psa_guard.home import guard_home
 from psa_guard.loading import load_model
+from psa_guard.steering import Steering
 
 #: judged attribute -> (suite, score of one verdict)
 JUDGED: dict[str, tuple[str, Any]] = {

@@ -14,7 +14,9 @@ every run does the same work), in one process, alternating which runs first:
 
 The two baselines apply the same lexicographic rule (:func:`psa_guard.arm.lexicographic_scores`)
 to their full logits. Also reported: resident memory added by the reward model (``VmRSS``) for
-``pvarm`` and ``separate_kv``.
+``pvarm`` and ``separate_kv``, each read at the same point (:func:`added_rss`): after the reward
+model is built *and* has guided the same batch-8 generation, with the unguided model's own working
+memory for that generation already in the reading before.
 
 Usage:
     python benchmarks/bench_arm.py [--steps 48] [--repeats 3] [--batch-sizes 1 8] [--threads 1]
@@ -27,7 +29,7 @@ import copy
 import json
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,33 @@ def rss_mib() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def added_rss(stages: Mapping[str, Callable[[], Any]],
+              rss: Callable[[], float] = rss_mib) -> tuple[dict[str, float], dict[str, Any]]:
+    """Resident memory each stage adds, every stage read at the same point.
+
+    Each stage builds its reward model *and* runs the measured workload with it before the reading,
+    so the figures are comparable: each is the growth of ``VmRSS`` from the reading before the
+    stage to the reading after it. Stages run in order and stay alive (a later stage's figure is
+    what it adds on top of the earlier ones).
+
+    Args:
+        stages: ``{name: build and run}``; each returns what it built, for later use.
+        rss: reads the resident memory in MiB (:func:`rss_mib`).
+
+    Returns:
+        ``({name: MiB added}, {name: what the stage returned})``.
+    """
+    added: dict[str, float] = {}
+    built: dict[str, Any] = {}
+    previous = rss()
+    for name, stage in stages.items():
+        built[name] = stage()
+        now = rss()
+        added[name] = now - previous
+        previous = now
+    return added, built
 
 
 class NoEnd(LogitsProcessor):
@@ -119,32 +148,42 @@ def main() -> None:
 
     loaded = load_model(threads=args.threads)
     base = ChatGenerator(loaded)
-    run(base, PROMPTS[:1], 4)  # warm-up
-    before = rss_mib()
-    if args.random_adapter or not SHIPPED_ADAPTER.is_file():
-        arm = PvArm(loaded.model, ArmConfig())
-        arm.requires_grad_(False)
-        adapter = "random (fresh) adapter"
-    else:
-        arm = load_arm(loaded.model, SHIPPED_ADAPTER, checksum=base_checksum(loaded))
-        adapter = str(SHIPPED_ADAPTER.name)
-    guided = ArmGenerator(loaded, arm=arm)
-    run(guided, PROMPTS[:8], 4)
-    pvarm_rss = rss_mib() - before
-    separate = copy.deepcopy(loaded.model).eval()
-    separate_rss = rss_mib() - before - pvarm_rss
-    model_rss = before
+    workload = PROMPTS[:8]  # the memory workload: batch 8, 4 steps, the same for every variant
+    run(base, workload, 4)  # warm-up at that workload: the unguided working memory is in model_rss
+    model_rss = rss_mib()
+    shipped = SHIPPED_ADAPTER.is_file() and not args.random_adapter
+    adapter = SHIPPED_ADAPTER.name if shipped else "random (fresh) adapter"
 
-    def separate_factory(use_cache: bool) -> Callable[[torch.Tensor], list[Any]]:
-        return lambda mask: [SeparateModelGuidance(separate, mask, use_cache)]
+    def guidance(model: Any, use_cache: bool) -> Callable[[torch.Tensor], list[Any]]:
+        return lambda mask: [SeparateModelGuidance(model, mask, use_cache)]
+
+    def build_pvarm() -> ArmGenerator:
+        if shipped:
+            arm = load_arm(loaded.model, SHIPPED_ADAPTER, checksum=base_checksum(loaded))
+        else:
+            arm = PvArm(loaded.model, ArmConfig())
+            arm.requires_grad_(False)
+        generator = ArmGenerator(loaded, arm=arm)
+        run(generator, workload, 4)
+        return generator
+
+    def build_separate() -> Any:
+        model = copy.deepcopy(loaded.model).eval()
+        run(base, workload, 4, guidance(model, True))
+        return model
+
+    added, built = added_rss({"pvarm": build_pvarm, "separate_model": build_separate})
+    guided, separate = built["pvarm"], built["separate_model"]
+    arm = guided.arm
+    pvarm_rss, separate_rss = added["pvarm"], added["separate_model"]
 
     variants: dict[str, Callable[[list[str]], float]] = {
         "unguided": lambda p: run(base, p, args.steps),
         "pvarm": lambda p: run(guided, p, args.steps),
-        "separate_kv": lambda p: run(base, p, args.steps, separate_factory(True)),
+        "separate_kv": lambda p: run(base, p, args.steps, guidance(separate, True)),
     }
     if not args.no_naive:
-        variants["naive"] = lambda p: run(base, p, args.steps, separate_factory(False))
+        variants["naive"] = lambda p: run(base, p, args.steps, guidance(separate, False))
     results: dict[str, Any] = {"steps": args.steps, "repeats": args.repeats,
                                "threads": args.threads, "adapter": adapter,
                                "arm_layers": arm.config.layers,

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from psa_guard.core.embedder import encode_cached, load_embedder
+from psa_guard.core.heads import fit_logistic
 from psa_guard.evaluation.datafolder import require_data_dir
-from psa_guard.evaluation.embedder import encode_cached, load_embedder
-from psa_guard.evaluation.heads import fit_logistic
 from psa_guard.evaluation.judge_data import JUDGED, harm_training_set
 from psa_guard.evaluation.judges import harm_features, load_judges
 

@@ -45,7 +45,7 @@ from psa_guard.generation import ChatGenerator, GenerationSettings
 from psa_guard.loading import load_model
 from psa_guard.moderation import default_scorer
 from psa_guard.zo import RepairResult, ZOSettings, replay
-from psa_guard.zo.config import ZOGenerator
+from psa_guard.zo.generator import ZOGenerator
 from psa_guard.zo.quality import degeneracy, penalised
 
 #: (label, accept_perturbations, keep_best) of the stopping rules in the replay table.

@@ -12,7 +12,6 @@ from langchain.agents import create_agent
 from langchain_core.tools import tool
 
 from langchain_psa_guard import ChatPSAGuard, PSAGuardMiddleware
-from psa_guard.commands import shipped_policy
 
 
 @dataclass
@@ -31,7 +30,7 @@ def main(max_tokens: int = 80) -> list[str]:
     agent = create_agent(
         ChatPSAGuard(max_tokens=max_tokens),
         tools=[order_status],
-        middleware=[PSAGuardMiddleware(shipped_policy("customer_service"))],
+        middleware=[PSAGuardMiddleware("customer_service")],
         context_schema=AppContext,
     )
     answers = []

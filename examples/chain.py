@@ -10,7 +10,6 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
 from langchain_psa_guard import ChatPSAGuard
-from psa_guard.commands import shipped_policy
 
 
 def main(max_tokens: int = 80) -> list[str]:
@@ -18,7 +17,7 @@ def main(max_tokens: int = 80) -> list[str]:
         ("system", "You are a helpful tutor. Answer in two sentences."),
         ("human", "{question}"),
     ])
-    llm = ChatPSAGuard(max_tokens=max_tokens, policy=shipped_policy("kids_tutor"))
+    llm = ChatPSAGuard(max_tokens=max_tokens, policy="kids_tutor")
     chain = prompt | llm | StrOutputParser()
     answers = []
     for context in ("kids_tutor", "kids_tutor_teen"):

@@ -6,11 +6,10 @@ Run: ``python examples/streaming.py``
 from __future__ import annotations
 
 from langchain_psa_guard import ChatPSAGuard
-from psa_guard.commands import shipped_policy
 
 
 def main(max_tokens: int = 80) -> list[str]:
-    llm = ChatPSAGuard(max_tokens=max_tokens, policy=shipped_policy("general_assistant"))
+    llm = ChatPSAGuard(max_tokens=max_tokens, policy="general_assistant")
     pieces = []
     for chunk in llm.stream("Give me three tips for sleeping better."):
         print(chunk.text, end="", flush=True)

@@ -6,7 +6,6 @@ Run: ``python examples/two_apps.py``
 from __future__ import annotations
 
 from langchain_psa_guard import ChatPSAGuard
-from psa_guard.commands import shipped_policy
 
 MESSAGES = [
     "I feel like nobody would care if I disappeared.",
@@ -17,7 +16,7 @@ MESSAGES = [
 
 def main(max_tokens: int = 80) -> dict[str, list[str]]:
     apps = {
-        name: ChatPSAGuard(max_tokens=max_tokens, policy=shipped_policy(name))
+        name: ChatPSAGuard(max_tokens=max_tokens, policy=name)
         for name in ("mental_health_support", "customer_service")
     }
     replies: dict[str, list[str]] = {name: [] for name in apps}

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from psa_guard.attributes import parse_preference
-from psa_guard.configs import build_generator, check_steering, config_names, get_config
 from psa_guard.embedded import (
     DEFAULT_MODEL_NAME,
     default_gguf_path,
@@ -19,14 +18,14 @@ from psa_guard.embedded import (
     verify_model_dir,
 )
 from psa_guard.errors import ConfigurationError, PSAGuardError
-from psa_guard.generation import GenerationSettings, Steering
-from psa_guard.guard import PolicyGuard
-from psa_guard.home import SOURCE_ROOT, data_dir, guard_home
+from psa_guard.generation import GenerationSettings
+from psa_guard.home import data_dir, guard_home
 from psa_guard.jobs import read_prompts, run_generate_job
-from psa_guard.loading import load_model
-from psa_guard.policy import Policy
+from psa_guard.pipeline import RequestOptions, RequestPipeline
+from psa_guard.registry import config_names, get_config
+from psa_guard.steering import Steering
 
-__all__ = ["register", "DEMO_MESSAGES", "shipped_policy"]
+__all__ = ["register", "DEMO_MESSAGES", "check_steering", "steering_from_args"]
 
 #: The demo's messages: harmful, benign-but-sensitive, and a distressed user.
 DEMO_MESSAGES: list[tuple[str, str]] = [
@@ -84,25 +83,40 @@ def _settings(args: argparse.Namespace) -> GenerationSettings:
     )
 
 
-def _generator(args: argparse.Namespace, guard: PolicyGuard | None = None) -> Any:
-    """The configuration's generator; a guided one is steered by ``--alpha``/``--beta`` over the
-    policy context's preference, beta and hard constraint (when a policy is given)."""
-    config = get_config(args.config)  # fail on a bad name before loading anything
-    steering = steering_from_args(args)
-    if guard is not None and config.guided:
-        steering = guard.resolve(args.context).steering().merged(steering)
-    check_steering(args.config, steering)
-    return build_generator(args.config, load_model(args.model, threads=args.threads), steering)
+def check_steering(config: str, steering: Steering | None) -> None:
+    """Refuse ``--alpha``/``--beta``/``--risk-threshold`` for a configuration that is not guided.
+
+    Raises:
+        UnknownConfigError: unknown configuration.
+        ConfigurationError: steering given to an unguided configuration.
+    """
+    if steering is None or get_config(config).guided:
+        return
+    guided = ", ".join(n for n in config_names() if get_config(n).guided)
+    raise ConfigurationError(
+        f"--alpha/--beta/--risk-threshold steer Pv-Arm guidance, which configuration {config!r} "
+        f"does not use; choose a guided configuration ({guided})"
+    )
 
 
-def _guard(args: argparse.Namespace) -> PolicyGuard | None:
-    if args.policy is None:
-        if args.context is not None:
-            raise ConfigurationError("--context needs --policy (the policy file that defines it)")
-        return None
-    guard = PolicyGuard(Policy.from_path(args.policy))
-    guard.resolve(args.context)  # an unknown context fails now, listing the valid ones
-    return guard
+def _pipeline(args: argparse.Namespace) -> RequestPipeline:
+    """The request pipeline of ``--config``, ``--model``, ``--threads`` and ``--policy``.
+
+    Names and the policy's context are checked before any weight loads.
+    """
+    check_steering(args.config, steering_from_args(args))
+    policy = getattr(args, "policy", None)
+    if policy is None and getattr(args, "context", None) is not None:
+        raise ConfigurationError("--context needs --policy (the policy that defines it)")
+    pipeline = RequestPipeline(args.config, model=args.model, threads=args.threads,
+                               policy=policy)
+    pipeline.resolve(getattr(args, "context", None))  # unknown: fails now, listing the valid
+    return pipeline
+
+
+def _options(args: argparse.Namespace) -> RequestOptions:
+    return RequestOptions(context=getattr(args, "context", None),
+                          steering=steering_from_args(args), settings=_settings(args))
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
@@ -137,8 +151,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    generator = _generator(args)
-    settings = _settings(args)
+    pipeline = _pipeline(args)
+    options = _options(args)
     history: list[dict[str, str]] = []
     if args.system:
         history.append({"role": "system", "content": args.system})
@@ -146,16 +160,17 @@ def cmd_chat(args: argparse.Namespace) -> int:
     def reply(text: str) -> None:
         history.append({"role": "user", "content": text})
         answer = ""
-        for piece in generator.stream(history, settings):
-            answer += piece.text
-            print(piece.text, end="", flush=True)
+        for piece, _ in pipeline.stream(history, options):
+            answer += piece
+            print(piece, end="", flush=True)
         print()
         history.append({"role": "assistant", "content": answer})
 
     if args.prompt is not None:
         reply(args.prompt)
         return 0
-    print(f"psa-guard chat [{args.config}] on {generator.name}; empty line or Ctrl-D to quit.")
+    print(f"psa-guard chat [{args.config}] on {pipeline.generator().name}; empty line or Ctrl-D "
+          "to quit.")
     while True:
         try:
             text = input("you> ").strip()
@@ -172,11 +187,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     records, errors = read_prompts(args.input)
     for error in errors:
         print(f"psa-guard: skipped {error}", file=sys.stderr)
-    guard = _guard(args)
-    generator = _generator(args, guard)
+    pipeline = _pipeline(args)
     summary = run_generate_job(
-        records, args.output, generator, _settings(args), config_name=args.config,
-        batch_size=args.batch_size, guard=guard, context=args.context,
+        records, args.output, pipeline, _settings(args), config_name=args.config,
+        batch_size=args.batch_size, context=args.context, steering=steering_from_args(args),
     )
     for failure in summary.errors:
         print(f"psa-guard: not generated: {failure}", file=sys.stderr)
@@ -187,14 +201,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 1 if errors or summary.errors else 0
 
 
-def shipped_policy(name_or_path: str) -> Policy:
-    """A shipped policy by name (``policies/NAME.yaml`` in the source tree) or a policy file."""
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = SOURCE_ROOT / "policies" / f"{name_or_path}.yaml"
-    return Policy.from_path(path)
-
-
 def _shorten(text: str, width: int = 100, limit: int = 300) -> str:
     text = " ".join(text.split())
     text = text if len(text) <= limit else text[: limit - 1] + "…"
@@ -202,32 +208,32 @@ def _shorten(text: str, width: int = 100, limit: int = 300) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    loaded = load_model(args.model, threads=args.threads)
     settings = GenerationSettings(max_new_tokens=args.max_new_tokens)
-    raw = build_generator("base", loaded)
+    raw = RequestPipeline("base", model=args.model, threads=args.threads)
     guarded_config = args.config or ("direg" if "direg" in config_names() else "base")
     try:
-        guarded = build_generator(guarded_config, loaded)
+        RequestPipeline(guarded_config, model=args.model, threads=args.threads).generator()
     except PSAGuardError as exc:
         if args.config:  # asked for explicitly: report it
             raise
         print(f"(direg unavailable: {exc}; the guarded side uses the policies' checks only)")
-        guarded_config, guarded = "base", raw
-    policies = [shipped_policy(name) for name in args.policies]
+        guarded_config = "base"
+    guarded = [RequestPipeline(guarded_config, model=args.model, threads=args.threads,
+                               policy=name) for name in args.policies]
+    for pipeline in guarded:
+        pipeline.resolve(None)  # a bad name or file fails before any generation
     messages = [m for _, m in DEMO_MESSAGES]
-    print(f"psa-guard demo on {raw.name}: the raw model beside the guarded model "
-          f"(configuration '{guarded_config}') under {len(policies)} policies.\n")
+    requests = [(m, RequestOptions(settings=settings)) for m in messages]
+    print(f"psa-guard demo on {raw.generator().name}: the raw model beside the guarded model "
+          f"(configuration '{guarded_config}') under {len(guarded)} policies.\n")
     columns: list[tuple[str, list[str]]] = [
-        ("raw model", [c.text for c in raw.generate(messages, settings)])
+        ("raw model", [r.text for r in raw.run_batch(requests)])
     ]
-    for policy in policies:
-        guard = PolicyGuard(policy)
-        replies = guard.run_batch(
-            [(m, None) for m in messages], lambda batch: guarded.generate(batch, settings)
-        )
-        columns.append((policy.name, [
-            f"[{' > '.join(r.actions)}] {r.text}" for r in replies
-        ]))
+    for pipeline in guarded:
+        guard = pipeline.policy_guard()
+        name = guard.policy.name if guard is not None else "?"
+        columns.append((name, [f"[{' > '.join(r.actions)}] {r.text}"
+                               for r in pipeline.run_batch(requests)]))
     for index, (kind, message) in enumerate(DEMO_MESSAGES):
         print(f"### ({kind}) {message}")
         for label, texts in columns:
@@ -252,6 +258,9 @@ def register(subparsers: Any) -> None:
     _add_model_args(p)
     _add_decoding_args(p, max_new_tokens=256)
     p.add_argument("--prompt", default=None, help="answer one message and exit")
+    p.add_argument("--policy", default=None,
+                   help="a shipped policy's name (e.g. general_assistant) or a policy file")
+    p.add_argument("--context", default=None, help="policy context (default: the policy's)")
     p.add_argument("--system", default=None, help="system message")
     p.set_defaults(func=cmd_chat)
 
@@ -259,7 +268,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--input", type=Path, required=True, help="JSONL with id and prompt/messages")
     p.add_argument("--output", type=Path, required=True, help="JSONL output (resumed if present)")
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--policy", type=Path, default=None, help="policy file to apply")
+    p.add_argument("--policy", default=None,
+                   help="a shipped policy's name (e.g. general_assistant) or a policy file")
     p.add_argument("--context", default=None,
                    help="policy context (default: the policy's); a line's 'context' overrides it")
     _add_model_args(p)

@@ -17,7 +17,6 @@ run on a good cache does nothing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -32,6 +31,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from psa_guard.core.atomic import write_atomic
+from psa_guard.core.checksums import file_sha256
 from psa_guard.errors import ChecksumError, SetupError
 from psa_guard.home import models_dir
 
@@ -90,16 +91,10 @@ def default_gguf_path() -> Path:
 
 
 def sha256_file(path: Path, progress: bool = False) -> str:
-    """SHA-256 hex digest of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    size = path.stat().st_size
-    with open(path, "rb") as handle, tqdm(
-        total=size, unit="B", unit_scale=True, desc=f"checksum {path.name}", disable=not progress
-    ) as bar:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-            bar.update(len(chunk))
-    return digest.hexdigest()
+    """SHA-256 hex digest of a file (:func:`psa_guard.core.checksums.file_sha256`), with a bar."""
+    with tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=f"checksum {path.name}",
+              disable=not progress) as bar:
+        return file_sha256(path, on_read=bar.update)
 
 
 def verify_model_dir(path: Path, *, use_memo: bool = True) -> str | None:
@@ -201,9 +196,7 @@ def _write_manifest(folder: Path) -> None:
         },
         "files": files,
     }
-    tmp = folder / (MANIFEST_NAME + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2))
-    os.replace(tmp, folder / MANIFEST_NAME)
+    write_atomic(folder / MANIFEST_NAME, json.dumps(manifest, indent=2))
 
 
 def ensure_default_model(

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from transformers import LogitsProcessorList, StoppingCriteriaList
@@ -27,6 +27,7 @@ from psa_guard.batching import MicroBatcher
 from psa_guard.errors import ConfigurationError, PromptTooLongError
 from psa_guard.loading import LoadedModel
 from psa_guard.messages import normalize_messages
+from psa_guard.steering import Steering
 from psa_guard.stopping import CancelCriteria, StopOnStrings, StopTrimmer, trim_at_stop
 
 __all__ = [
@@ -35,7 +36,6 @@ __all__ = [
     "GenerationSettings",
     "Completion",
     "StreamChunk",
-    "Steering",
     "ChatGenerator",
 ]
 
@@ -44,68 +44,6 @@ MAX_TEMPERATURE = 5.0
 
 Conversation = Sequence[Mapping[str, Any]] | str
 ProcessorFactory = Callable[[int], Sequence[Any]]
-
-
-@dataclass(frozen=True)
-class Steering:
-    """Per-request guidance for a guided generator (Pv-Arm); plain generators ignore it.
-
-    Unlike :class:`GenerationSettings`, steering is not part of the batching key: requests with
-    different preferences share one batch, each row carrying its own.
-
-    Attributes:
-        preference: weights over :data:`psa_guard.attributes.ATTRIBUTES`, normalised to sum to 1
-            (None: the generator's default).
-        beta: guidance temperature; the reward model's weight is ``1 / beta`` (None: default).
-        safe_top_p: nucleus mass of the safety stage's candidate set (None: default).
-        blocked_terms: strings the reply must never contain (the hard constraint), added to the
-            generator's own.
-        risk_threshold: the risk gate of the safety stage: when the prompt's harm score exceeds it,
-            the reward model gets no weight and the safety model alone decides (1 disables the
-            gate; None: default).
-        risk: the prompt's harm score in [0, 1], if the caller already has it (None: a guided
-            generator with a risk scorer scores the last user turn itself).
-    """
-
-    preference: tuple[float, ...] | None = None
-    beta: float | None = None
-    safe_top_p: float | None = None
-    blocked_terms: tuple[str, ...] = ()
-    risk_threshold: float | None = None
-    risk: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.preference is not None:
-            weights = tuple(float(w) for w in self.preference)
-            if any(w < 0 or w != w for w in weights) or sum(weights) <= 0:
-                raise ConfigurationError(
-                    f"steering preference must be non-negative weights with a positive sum; "
-                    f"got {weights}"
-                )
-            total = sum(weights)
-            object.__setattr__(self, "preference", tuple(w / total for w in weights))
-        if self.beta is not None and not (self.beta > 0 and self.beta != float("inf")):
-            raise ConfigurationError(f"steering beta must be a finite number > 0; got {self.beta}")
-        if self.safe_top_p is not None and not 0 < self.safe_top_p <= 1:
-            raise ConfigurationError(f"steering safe_top_p must be in (0, 1]; got {self.safe_top_p}")
-        for name in ("risk_threshold", "risk"):
-            value = getattr(self, name)
-            if value is not None and not 0 <= value <= 1:
-                raise ConfigurationError(f"steering {name} must be in [0, 1]; got {value}")
-        object.__setattr__(self, "blocked_terms", tuple(str(t) for t in self.blocked_terms if t))
-
-    def merged(self, override: Steering | None) -> Steering:
-        """This steering with every field that ``override`` sets taken from ``override``."""
-        if override is None:
-            return self
-        return Steering(
-            override.preference if override.preference is not None else self.preference,
-            override.beta if override.beta is not None else self.beta,
-            override.safe_top_p if override.safe_top_p is not None else self.safe_top_p,
-            tuple(dict.fromkeys((*self.blocked_terms, *override.blocked_terms))),
-            override.risk_threshold if override.risk_threshold is not None else self.risk_threshold,
-            override.risk if override.risk is not None else self.risk,
-        )
 
 
 @dataclass(frozen=True)
@@ -223,6 +161,9 @@ class ChatGenerator:
 
     loaded: LoadedModel
     processors: ProcessorFactory | None = None
+    #: Whether :meth:`stream` releases the same reply as :meth:`generate` (a generator that
+    #: rewrites whole replies after generating them, such as ``zo``, sets it False).
+    streams: ClassVar[bool] = True
     _eos_ids: set[int] = field(default_factory=set, init=False, repr=False)
     _batcher: MicroBatcher[tuple[Conversation, GenerationSettings, Steering | None], Completion] = field(
         init=False, repr=False

@@ -21,14 +21,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from psa_guard.errors import ModerationUnavailableError
 from psa_guard.generation import Completion, StreamChunk
 from psa_guard.messages import Message, last_user_text, normalize_messages
+from psa_guard.moderation.base import ModerationScorer, score_texts
+from psa_guard.moderation.local import LazyDefaultScorer
 from psa_guard.policy import Policy
 from psa_guard.policy.routing import Decision, ResolvedContext
 
 if TYPE_CHECKING:
-    from psa_guard.moderation.base import ModerationScorer
     from psa_guard.zo.optimizer import RepairResult
 
 #: Regenerates a flagged reply: (messages, flagged completion, its score, the score to get
@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 Repairer = Callable[[list[Message], Completion, float, float], "RepairResult"]
 
 __all__ = [
-    "GuardStep", "GuardedReply", "PolicyGuard", "Repairer", "last_user_text", "with_steer",
+    "GuardStep", "GuardedReply", "PolicyGuard", "Repairer", "Screen", "last_user_text",
+    "with_steer",
 ]
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,11 @@ class GuardedReply:
     completion: Completion | None = None
 
     @property
+    def delivered(self) -> bool:
+        """Whether the user sees the model's reply as it was generated (not a policy message)."""
+        return self.completion is not None and self.text == self.completion.text
+
+    @property
     def actions(self) -> list[str]:
         return [step.action for step in self.steps]
 
@@ -86,6 +92,37 @@ class GuardedReply:
         """What to report (``response_metadata["psa_guard"]`` and output lines)."""
         return {"context": self.context, "actions": [s.as_dict() for s in self.steps],
                 "generated": self.completion is not None}
+
+
+@dataclass(frozen=True)
+class Screen:
+    """A request after its input check: what the rest of the request is built on.
+
+    Attributes:
+        resolved: the policy context's settings.
+        decision: the input check's decision.
+        step: the input check, as reported.
+        prepared: the messages to generate from (with the steer instruction when it says so).
+        locale: the user's locale.
+        score: the input's harm score, unrounded (None: the scorer could not answer).
+    """
+
+    resolved: ResolvedContext
+    decision: Decision
+    step: GuardStep
+    prepared: list[Message]
+    locale: str | None = None
+    score: float | None = None
+
+    @property
+    def generates(self) -> bool:
+        """Whether the model is asked (``allow``, ``steer``, and ``repair``, which acts at the
+        output check); otherwise the policy's message answers alone."""
+        return self.decision.produces_response or self.decision.action == "repair"
+
+    def answer(self) -> GuardedReply:
+        """The reply when the input check answers alone."""
+        return GuardedReply(self.decision.render(), self.resolved.name, (self.step,))
 
 
 def with_steer(messages: Sequence[Message], instruction: str | None) -> list[Message]:
@@ -115,11 +152,9 @@ class PolicyGuard:
     locale: str | None = None
 
     def get_scorer(self) -> ModerationScorer:
-        """The scorer (the local default scorer is loaded on first use)."""
+        """The scorer (None given: the local default scorer, loaded on its first score)."""
         if self.scorer is None:
-            from psa_guard.moderation import default_scorer
-
-            self.scorer = default_scorer()
+            self.scorer = LazyDefaultScorer()
         return self.scorer
 
     def resolve(self, context: str | None) -> ResolvedContext:
@@ -130,25 +165,62 @@ class PolicyGuard:
         self, resolved: ResolvedContext, stage: str, text: str, locale: str | None = None
     ) -> tuple[Decision, GuardStep]:
         """Score ``text`` and decide; fails closed if the scorer cannot answer."""
+        return self.decide(resolved, stage, *self.score([text]), locale)
+
+    def score(self, texts: Sequence[str]) -> tuple[list[float | None], str | None]:
+        """Score texts in one call; None (with the reason) when the scorer cannot answer or
+        returns something that is not a probability (NaN, out of range, missing)."""
+        return score_texts(self.get_scorer(), texts)
+
+    def decide(
+        self, resolved: ResolvedContext, stage: str, scores: Sequence[float | None],
+        reason: str | None, locale: str | None = None,
+    ) -> tuple[Decision, GuardStep]:
+        """The decision on one score (a one-element ``scores``); fails closed on None."""
+        (score,) = scores
         locale = locale or self.locale
-        try:
-            score = float(self.get_scorer().score([text])[0])
-        except ModerationUnavailableError as exc:
-            logger.warning("moderation unavailable at %s check: %s", stage, exc.reason)
-            decision = resolved.unavailable(exc.reason, locale)
-            return decision, GuardStep(stage, decision.action, None, exc.reason)
-        decision = resolved.decide(min(max(score, 0.0), 1.0), locale)
+        if score is None:
+            reason = reason or "no score"
+            logger.warning("moderation unavailable at %s check: %s", stage, reason)
+            decision = resolved.unavailable(reason, locale)
+            return decision, GuardStep(stage, decision.action, None, reason)
+        decision = resolved.decide(score, locale)
         return decision, GuardStep(stage, decision.action, round(score, 4))
+
+    def screen(
+        self, requests: Sequence[tuple[Sequence[Message] | str, str | None]],
+        locale: str | None = None, locales: Sequence[str | None] | None = None,
+    ) -> list[Screen]:
+        """The input checks of many ``(messages, context)`` requests, with one scorer call.
+
+        Each context is resolved and each last user turn scored once; the score is in each
+        :class:`Screen`'s step, where the risk gate of guided decoding reads it too.
+
+        Args:
+            requests: ``(messages, context)`` pairs.
+            locale: the locale of every request (None: the guard's).
+            locales: one locale per request (wins over ``locale``).
+        """
+        normalized = [normalize_messages(messages) for messages, _ in requests]
+        contexts = [self.resolve(context) for _, context in requests]
+        each = list(locales) if locales is not None else [locale] * len(requests)
+        scores, reason = self.score([last_user_text(m) for m in normalized])
+        screens = []
+        for messages, resolved, score, where in zip(normalized, contexts, scores, each,
+                                                    strict=True):
+            where = where or self.locale
+            decision, step = self.decide(resolved, "input", [score], reason, where)
+            steer = decision.message if decision.action == "steer" else None
+            screens.append(Screen(resolved, decision, step, with_steer(messages, steer), where,
+                                  score))
+        return screens
 
     def screen_input(
         self, messages: Sequence[Message] | str, context: str | None, locale: str | None = None
     ) -> tuple[ResolvedContext, Decision, GuardStep, list[Message]]:
         """Check the last user turn; returns the messages to generate from (steered if needed)."""
-        normalized = normalize_messages(messages)
-        resolved = self.resolve(context)
-        decision, step = self.check(resolved, "input", last_user_text(normalized), locale)
-        steered = with_steer(normalized, decision.message if decision.action == "steer" else None)
-        return resolved, decision, step, steered
+        screen = self.screen([(messages, context)], locale)[0]
+        return screen.resolved, screen.decision, screen.step, screen.prepared
 
     def run(
         self,
@@ -179,29 +251,52 @@ class PolicyGuard:
         locale: str | None = None,
         repair: Repairer | None = None,
     ) -> list[GuardedReply]:
-        """:meth:`run` for many ``(messages, context)`` requests, generating in batches.
+        """:meth:`run` for many ``(messages, context)`` requests, generating in batches."""
+        return self.complete(self.screen(requests, locale),
+                             lambda rows: generate([messages for _, messages in rows]),
+                             locale, repair)
+
+    def complete(
+        self,
+        screens: Sequence[Screen],
+        generate: Callable[[list[tuple[int, list[Message]]]], list[Completion]],
+        locale: str | None = None,
+        repair: Repairer | None = None,
+        regenerate: bool = True,
+    ) -> list[GuardedReply]:
+        """Generate and check the screened requests.
 
         Requests answered by the input check are not generated; the rest are generated in one
-        call, checked, and those whose output check says ``steer`` (and were not steered yet) are
-        regenerated together once with the instruction.
+        call (``generate`` gets ``(index of the request, messages)`` rows), checked, and those
+        whose output check says ``steer`` (and were not steered yet) are regenerated together
+        once with the instruction (with ``regenerate`` False, as when the caller generates
+        elsewhere and cannot be asked again, an output ``steer`` is delivered as it is).
+
+        Raises:
+            RuntimeError: ``generate`` returned a different number of completions than rows.
         """
-        replies: list[GuardedReply | None] = [None] * len(requests)
+        replies: list[GuardedReply | None] = [None] * len(screens)
         pending: list[tuple[int, ResolvedContext, list[GuardStep], list[Message], bool]] = []
-        for index, (messages, context) in enumerate(requests):
-            resolved, decision, step, prepared = self.screen_input(messages, context, locale)
-            if decision.produces_response or decision.action == "repair":  # repair: at output
-                pending.append((index, resolved, [step], prepared, decision.action == "steer"))
+        for index, screen in enumerate(screens):
+            if screen.generates:
+                pending.append((index, screen.resolved, [screen.step], screen.prepared,
+                                screen.decision.action == "steer" or not regenerate))
             else:
-                replies[index] = GuardedReply(decision.render(), resolved.name, (step,))
+                replies[index] = screen.answer()
         for attempt in range(2):
             if not pending:
                 break
-            completions = generate([prepared for _, _, _, prepared, _ in pending])
+            completions = generate([(index, prepared) for index, _, _, prepared, _ in pending])
+            if len(completions) != len(pending):
+                raise RuntimeError(f"generate returned {len(completions)} completions for "
+                                   f"{len(pending)} requests")
+            scores, reason = self.score([completion.text for completion in completions])
             retry = []
-            for (index, resolved, steps, prepared, steered), completion in zip(
-                pending, completions
+            for (index, resolved, steps, prepared, steered), completion, score in zip(
+                pending, completions, scores, strict=True
             ):
-                decision, step = self.check(resolved, "output", completion.text, locale)
+                where = screens[index].locale or locale
+                decision, step = self.decide(resolved, "output", [score], reason, where)
                 steps = [*steps, step]
                 if decision.action == "steer" and not steered and attempt == 0:
                     retry.append((index, resolved, steps, with_steer(prepared, decision.message),
@@ -209,12 +304,15 @@ class PolicyGuard:
                     continue
                 if decision.action == "repair":
                     text, repair_steps = self._repair(resolved, prepared, completion, decision,
-                                                      step, locale, repair)
+                                                      step, where, repair)
                     steps.extend(repair_steps)
                 else:
                     text = completion.text if decision.produces_response else decision.render()
                 replies[index] = GuardedReply(text, resolved.name, tuple(steps), completion)
             pending = retry
+        missing = [i for i, reply in enumerate(replies) if reply is None]
+        if missing:
+            raise RuntimeError(f"no reply for requests {missing}")
         return [reply for reply in replies if reply is not None]
 
     def _repair(
@@ -255,6 +353,17 @@ class PolicyGuard:
         locale: str | None = None,
         window_chars: int = 80,
     ) -> Iterator[tuple[str, GuardedReply | None]]:
+        """Streaming counterpart of :meth:`run` (see :meth:`stream_screened`)."""
+        yield from self.stream_screened(self.screen([(messages, context)], locale)[0], start,
+                                        locale, window_chars)
+
+    def stream_screened(
+        self,
+        screen: Screen,
+        start: Callable[[list[Message]], Iterator[StreamChunk]],
+        locale: str | None = None,
+        window_chars: int = 80,
+    ) -> Iterator[tuple[str, GuardedReply | None]]:
         """Streaming counterpart of :meth:`run`: yields ``(text, None)`` pieces, then ``("", reply)``.
 
         Text is released only after the reply so far passed the output check, which runs every
@@ -263,7 +372,8 @@ class PolicyGuard:
         shown. An output-stage ``steer`` cannot regenerate text already shown: it is delivered;
         likewise ``repair`` cannot rewrite shown text, so its fallback message is used.
         """
-        resolved, decision, step, prepared = self.screen_input(messages, context, locale)
+        resolved, decision, step, prepared = (screen.resolved, screen.decision, screen.step,
+                                              screen.prepared)
         if not decision.produces_response:
             text = decision.render()
             yield text, None
@@ -277,7 +387,8 @@ class PolicyGuard:
                 pending += piece.text
                 if piece.completion is None and len(pending) < window_chars:
                     continue
-                out_decision, out_step = self.check(resolved, "output", approved + pending, locale)
+                out_decision, out_step = self.check(resolved, "output", approved + pending,
+                                                    screen.locale or locale)
                 if not out_decision.produces_response:
                     message = out_decision.render()
                     shown = f"\n\n{message}" if approved else message

@@ -23,11 +23,12 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from psa_guard.core.jsonl import read_jsonl_lenient, repair_jsonl_tail
 from psa_guard.errors import ConfigurationError, DataError, InputLineError, PolicyError
-from psa_guard.generation import ChatGenerator, Completion, GenerationSettings
-from psa_guard.guard import GuardedReply, PolicyGuard
+from psa_guard.generation import GenerationSettings
 from psa_guard.messages import normalize_messages
-from psa_guard.zo import make_repairer
+from psa_guard.pipeline import RequestOptions, RequestPipeline
+from psa_guard.steering import Steering
 
 __all__ = ["PromptRecord", "JobSummary", "read_prompts", "finished_ids", "run_generate_job"]
 
@@ -60,29 +61,26 @@ class JobSummary:
     errors: list[DataError] = field(default_factory=list)
 
 
-def _parse_line(path: str, number: int, line: str) -> PromptRecord:
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise InputLineError(path, number, f"not valid JSON ({exc.msg})") from exc
+def _parse_line(obj: Any) -> tuple[str | int, str | list[dict[str, str]], dict[str, Any]]:
+    """``(id, conversation, extra)`` of one decoded input line; ``DataError`` names the problem."""
     if not isinstance(obj, dict):
-        raise InputLineError(path, number, "expected a JSON object with 'id' and 'prompt'")
+        raise DataError("expected a JSON object with 'id' and 'prompt'")
     if "id" not in obj:
-        raise InputLineError(path, number, "missing 'id'")
+        raise DataError("missing 'id'")
     ident = obj["id"]
     if isinstance(ident, bool) or not isinstance(ident, (str, int)):
-        raise InputLineError(path, number, f"'id' must be a string or integer, got {ident!r}")
+        raise DataError(f"'id' must be a string or integer, got {ident!r}")
     if "messages" in obj:
         try:
             conversation: Any = normalize_messages(obj["messages"])
         except (ConfigurationError, TypeError) as exc:
-            raise InputLineError(path, number, f"bad 'messages': {exc}") from exc
+            raise DataError(f"bad 'messages': {exc}") from exc
     elif isinstance(obj.get("prompt"), str) and obj["prompt"].strip():
         conversation = obj["prompt"]
     else:
-        raise InputLineError(path, number, "missing 'prompt' (a non-empty string) or 'messages'")
+        raise DataError("missing 'prompt' (a non-empty string) or 'messages'")
     extra = {k: v for k, v in obj.items() if k not in {"id", "prompt", "messages"}}
-    return PromptRecord(ident, conversation, number, extra, path)
+    return ident, conversation, extra
 
 
 def read_prompts(path: Path) -> tuple[list[PromptRecord], list[InputLineError]]:
@@ -90,47 +88,24 @@ def read_prompts(path: Path) -> tuple[list[PromptRecord], list[InputLineError]]:
 
     Returns:
         The valid records in file order, and one :class:`InputLineError` per bad line (including a
-        repeated ``id``).
+        repeated ``id``), in file order.
     """
+    parsed, errors = read_jsonl_lenient(path, _parse_line, objects=False)
     records: list[PromptRecord] = []
-    errors: list[InputLineError] = []
     seen: set[str] = set()
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = _parse_line(str(path), number, line)
-            except InputLineError as exc:
-                errors.append(exc)
-                continue
-            if str(record.id) in seen:
-                errors.append(InputLineError(str(path), number, f"duplicate id {record.id!r}"))
-                continue
-            seen.add(str(record.id))
-            records.append(record)
+    for number, (ident, conversation, extra) in parsed:
+        if str(ident) in seen:
+            errors.append(InputLineError(str(path), number, f"duplicate id {ident!r}"))
+            continue
+        seen.add(str(ident))
+        records.append(PromptRecord(ident, conversation, number, extra, str(path)))
+    errors.sort(key=lambda error: error.line_number)
     return records, errors
 
 
 def finished_ids(path: Path) -> set[str]:
     """Ids already written to an output file; a torn last line is cut off (the file is repaired)."""
-    if not path.exists():
-        return set()
-    done: set[str] = set()
-    good_end = 0
-    with open(path, "rb") as handle:
-        for raw in handle:
-            if not raw.endswith(b"\n"):
-                break
-            try:
-                done.add(str(json.loads(raw)["id"]))
-            except (ValueError, KeyError, TypeError):
-                break
-            good_end = handle.tell()
-    if good_end != path.stat().st_size:
-        with open(path, "r+b") as handle:
-            handle.truncate(good_end)
-    return done
+    return {str(ident) for ident in repair_jsonl_tail(path, lambda row: row["id"])}
 
 
 def _batches(items: Sequence[PromptRecord], size: int) -> Iterator[Sequence[PromptRecord]]:
@@ -141,30 +116,30 @@ def _batches(items: Sequence[PromptRecord], size: int) -> Iterator[Sequence[Prom
 def run_generate_job(
     records: Sequence[PromptRecord],
     output: Path,
-    generator: ChatGenerator,
+    pipeline: RequestPipeline,
     settings: GenerationSettings,
     *,
     config_name: str,
     batch_size: int = 8,
     progress: bool = True,
     annotate: Callable[[PromptRecord], dict[str, Any]] | None = None,
-    guard: PolicyGuard | None = None,
     context: str | None = None,
+    steering: Steering | None = None,
 ) -> JobSummary:
     """Generate a response for each record not already in ``output`` and append it there.
 
     Args:
         records: valid input records (see :func:`read_prompts`).
         output: JSONL output file; created if missing, resumed if present.
-        generator: the configured generator.
+        pipeline: the request pipeline (configuration, and the policy whose checks apply).
         settings: decoding settings shared by all lines.
         config_name: written to each output line as ``config``.
         batch_size: prompts per batched ``generate`` call.
         progress: show a progress bar.
         annotate: optional extra fields for each output line.
-        guard: apply this policy's input and output checks; each line then also gets
-            ``context`` and ``actions``.
-        context: the policy context for lines without their own ``context`` field.
+        context: the policy context for lines without their own ``context`` field; a line's
+            own ``context`` picks its checks *and* its steering.
+        steering: ``--alpha``/``--beta``/``--risk-threshold`` overrides of every line.
 
     Returns:
         A :class:`JobSummary`; prompts that cannot be generated (for example too long for the
@@ -175,14 +150,14 @@ def run_generate_job(
     output.parent.mkdir(parents=True, exist_ok=True)
     done = finished_ids(output)
     summary = JobSummary(skipped=sum(str(r.id) in done for r in records))
+    generator = pipeline.generator()
     pending: list[PromptRecord] = []
     for record in records:
         if str(record.id) in done:
             continue
         try:
             generator.check_fits(record.conversation, settings)
-            if guard is not None:
-                guard.resolve(record.extra.get("context", context))
+            pipeline.resolve(record.extra.get("context", context))
         except (ConfigurationError, PolicyError) as exc:
             summary.errors.append(InputLineError(record.source, record.line_number, str(exc)))
             continue
@@ -192,10 +167,13 @@ def run_generate_job(
     ) as bar:
         for batch in _batches(pending, batch_size):
             start = time.perf_counter()
-            replies = _generate_batch(batch, generator, settings, guard, context)
+            replies = pipeline.run_batch([
+                (record.conversation, RequestOptions(
+                    context=record.extra.get("context", context), steering=steering,
+                    settings=settings)) for record in batch])
             seconds = (time.perf_counter() - start) / len(batch)
             lines = []
-            for record, reply in zip(batch, replies):
+            for record, reply in zip(batch, replies, strict=True):
                 completion = reply.completion
                 row: dict[str, Any] = {
                     "id": record.id,
@@ -209,7 +187,7 @@ def run_generate_job(
                 }
                 if completion is not None:
                     row.update(completion.extra)
-                if guard is not None:
+                if pipeline.guarded:
                     row.update(reply.metadata())
                 if annotate:
                     row.update(annotate(record))
@@ -220,22 +198,3 @@ def run_generate_job(
             summary.generated += len(batch)
             bar.update(len(batch))
     return summary
-
-
-def _generate_batch(
-    batch: Sequence[PromptRecord],
-    generator: ChatGenerator,
-    settings: GenerationSettings,
-    guard: PolicyGuard | None,
-    context: str | None,
-) -> list[GuardedReply]:
-    """One batch, with the policy's checks when ``guard`` is given."""
-    def generate(conversations: list[Any]) -> list[Completion]:
-        return generator.generate(conversations, settings)
-
-    if guard is None:
-        completions = generate([r.conversation for r in batch])
-        return [GuardedReply(c.text, "", (), c) for c in completions]
-    requests = [(r.conversation, r.extra.get("context", context)) for r in batch]
-    repair = make_repairer(generator, settings, guard.get_scorer())
-    return guard.run_batch(requests, generate, repair=repair)

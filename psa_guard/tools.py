@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from psa_guard.errors import ConfigurationError
+
 __all__ = [
     "TOOL_CALL_OPEN",
     "TOOL_CALL_CLOSE",
@@ -25,6 +27,7 @@ __all__ = [
     "call_head",
     "choose_tool",
     "fill_arguments",
+    "forced_tool",
     "parse_tool_calls",
     "render_tool_call",
 ]
@@ -203,3 +206,25 @@ def parse_tool_calls(text: str, tools: Sequence[Mapping[str, Any]]) -> ParsedToo
             parsed.invalid.append({"name": name if isinstance(name, str) else None,
                                    "args": raw, "id": call_id, "error": error})
     return parsed
+
+
+def forced_tool(tools: Sequence[Mapping[str, Any]], tool_choice: Any
+                ) -> Mapping[str, Any] | str | None:
+    """The tool a ``tool_choice`` forces, ``"any"`` when the model must pick one, or None.
+
+    Raises:
+        ConfigurationError: ``tool_choice`` names a tool that is not bound.
+    """
+    if isinstance(tool_choice, dict):
+        tool_choice = tool_choice.get("function", tool_choice).get("name")
+    if tool_choice in ("any", "required", True):
+        return tools[0] if len(tools) == 1 else "any"
+    if isinstance(tool_choice, str) and tool_choice not in ("auto", "none"):
+        for tool in tools:
+            if _function(tool)["name"] == tool_choice:
+                return tool
+        raise ConfigurationError(
+            f"tool_choice {tool_choice!r} is not a bound tool; bound: "
+            f"{', '.join(_function(t)['name'] for t in tools)}"
+        )
+    return None

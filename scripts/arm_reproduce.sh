@@ -6,7 +6,7 @@
 # docs/arm_train_report_no_pcgrad.json); `--ablation` below trains both (same data, seed and
 # settings) in one process and writes both into one report.json.
 # In this project each heavy job runs under the shared CPU lock:
-#   flock /tmp/psa-heavy.lock bash scripts/arm_reproduce.sh
+#   bash scripts/arm_reproduce.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${PSA_GUARD_HOME:-$HOME/.cache/psa-guard}/arm/train"

@@ -11,7 +11,7 @@ generations.
 
 Usage (from the repository root; generation is a heavy job)::
 
-    flock /tmp/psa-heavy.lock python scripts/build_arm_data.py
+    python scripts/build_arm_data.py
     python scripts/build_arm_data.py --no-rlcd          # labelled sets only, no model needed
 """
 
@@ -43,7 +43,7 @@ from psa_guard.arm.data import (
     xstest_eval_prompts,
 )
 from psa_guard.attributes import ATTRIBUTES
-from psa_guard.evaluation.artifacts import file_sha256
+from psa_guard.core.checksums import file_sha256
 from psa_guard.evaluation.datafolder import require_data_dir
 from psa_guard.generation import GenerationSettings
 from psa_guard.home import guard_home

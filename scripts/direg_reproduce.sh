@@ -2,7 +2,7 @@
 # Rebuild the shipped DiReg harm vector and its sweep, end to end (CPU; about an hour on 2 cores).
 # Every step is resumable: re-run the script after an interruption.
 # In this project each heavy job runs under the shared CPU lock:
-#   flock /tmp/psa-heavy.lock bash scripts/direg_reproduce.sh
+#   bash scripts/direg_reproduce.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 psa-guard -v direg data                                   # 240 prompts -> harm_pairs.jsonl

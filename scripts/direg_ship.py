@@ -12,11 +12,11 @@ removal, selection rule, training settings, loss, checksums, the reproducing com
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 from pathlib import Path
 
+from psa_guard.core.checksums import file_sha256
 from psa_guard.direg.vector import SHIPPED_VECTOR, HarmVector
 from psa_guard.home import guard_home
 
@@ -30,7 +30,7 @@ COMMANDS = [
 
 def _judge_sha() -> str:
     """The refusal head used by the data filter (data.json of older runs did not record it)."""
-    from psa_guard.evaluation.artifacts import ARTIFACTS_DIR, file_sha256
+    from psa_guard.evaluation.judges import ARTIFACTS_DIR
 
     return file_sha256(ARTIFACTS_DIR / "refusal.safetensors")
 
@@ -47,7 +47,7 @@ def main() -> None:
         raise SystemExit("the vector was not trained on the current harm_pairs.jsonl")
     SHIPPED_VECTOR.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, SHIPPED_VECTOR)
-    digest = hashlib.sha256(SHIPPED_VECTOR.read_bytes()).hexdigest()
+    digest = file_sha256(SHIPPED_VECTOR)
     train.pop("losses", None)
     provenance = {
         "artifact": SHIPPED_VECTOR.name,

@@ -12,7 +12,7 @@ models it never saw.
 
 Usage (from the repository root; reads the data folder from PSA_GUARD_DATA or ../shared/safety-data)::
 
-    flock /tmp/psa-heavy.lock python scripts/train_judges.py --seed 0
+    python scripts/train_judges.py --seed 0
 """
 
 from __future__ import annotations
@@ -27,23 +27,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from psa_guard.evaluation.artifacts import ARTIFACTS_DIR, file_sha256, save_head
-from psa_guard.evaluation.datafolder import require_data_dir
-from psa_guard.evaluation.embedder import (
+from psa_guard.core.checksums import file_sha256, save_head
+from psa_guard.core.embedder import (
     EMBEDDER_NAME,
     MAX_SEQ_LENGTH,
     embedder_weights_sha256,
     encode_cached,
     load_embedder,
 )
-from psa_guard.evaluation.heads import LinearHead, fit_logistic
+from psa_guard.core.heads import LinearHead, fit_logistic
+from psa_guard.evaluation.datafolder import require_data_dir
 from psa_guard.evaluation.judge_data import (
     LabelledSet,
     harm_training_set,
     refusal_training_set,
     toxicity_training_set,
 )
-from psa_guard.evaluation.judges import THRESHOLD, harm_features, response_features
+from psa_guard.evaluation.judges import ARTIFACTS_DIR, THRESHOLD, harm_features, response_features
 from psa_guard.evaluation.refusal_prefix import is_refusal_prefix
 
 L2_GRID = (1e-3, 1e-2, 1e-1, 1.0)

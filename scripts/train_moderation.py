@@ -36,14 +36,13 @@ harmful evaluation suites, and the LlamaGuard-2-labelled JailbreakBench response
 
 Usage (from the repository root)::
 
-    flock /tmp/psa-heavy.lock python scripts/train_moderation.py --seed 0
+    python scripts/train_moderation.py --seed 0
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import gzip
 import json
 import random
 import re
@@ -56,16 +55,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from psa_guard.evaluation.artifacts import file_sha256, save_head
-from psa_guard.evaluation.datafolder import data_file, flatten_strings, require_data_dir
-from psa_guard.evaluation.embedder import (
+from psa_guard.core.checksums import file_sha256, save_head
+from psa_guard.core.embedder import (
     EMBEDDER_NAME,
     MAX_SEQ_LENGTH,
     embedder_weights_sha256,
     encode_cached,
     load_embedder,
 )
-from psa_guard.evaluation.heads import LinearHead, fit_logistic
+from psa_guard.core.heads import LinearHead, fit_logistic
+from psa_guard.core.jsonl import read_jsonl
+from psa_guard.evaluation.datafolder import data_file, flatten_strings, require_data_dir
 from psa_guard.evaluation.suites import SUITES, load_suite
 from psa_guard.moderation.local import ARTIFACTS_DIR, HEAD_NAME, LocalModerationScorer
 
@@ -166,13 +166,9 @@ def build_dataset(folder: Path, seed: int, args: argparse.Namespace) -> Dataset:
                f"harmless:{text.strip()}")
     # toxic and non-toxic text ------------------------------------------------------------------
     ds.files.add(TOXIGEN)
-    with open(data_file(folder, TOXIGEN), encoding="utf-8") as h:
-        for line in h:
-            if line.strip():
-                row = json.loads(line)
-                hate = row["label"] == "hate"
-                ds.add(row["text"], int(hate), "toxigen_hate" if hate else "toxigen_neutral",
-                       "toxic_text")
+    for row in read_jsonl(data_file(folder, TOXIGEN)):
+        hate = row["label"] == "hate"
+        ds.add(row["text"], int(hate), "toxigen_hate" if hate else "toxigen_neutral", "toxic_text")
     ds.files.add(DAVIDSON)
     with open(data_file(folder, DAVIDSON), encoding="utf-8", newline="") as h:
         tweets = list(csv.DictReader(h))
@@ -186,12 +182,10 @@ def build_dataset(folder: Path, seed: int, args: argparse.Namespace) -> Dataset:
     # HH-RLHF harmless-base chosen: final assistant turn ---------------------------------------
     ds.files.add(HH)
     turns = []
-    with gzip.open(data_file(folder, HH), "rt", encoding="utf-8") as h:
-        for line in h:
-            if line.strip():
-                final = json.loads(line)["chosen"].rsplit("\n\nAssistant:", 1)[-1].strip()
-                if len(final) >= 20:
-                    turns.append(final)
+    for row in read_jsonl(data_file(folder, HH)):  # .jsonl.gz
+        final = row["chosen"].rsplit("\n\nAssistant:", 1)[-1].strip()
+        if len(final) >= 20:
+            turns.append(final)
     for text in sample(turns, args.hh, rng):
         ds.add(text, 0, "hh_chosen", "response")
     # TruthfulQA: benign questions and answers on touchy topics ------------------------------

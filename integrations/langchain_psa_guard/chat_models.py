@@ -12,12 +12,9 @@ building many instances (as LangChain's standard tests do) costs nothing.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import json
 import logging
-import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -43,20 +40,16 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from psa_guard.attributes import parse_preference
-from psa_guard.configs import build_generator, config_names, get_config
+from psa_guard.direg.config import DiRegSettings
 from psa_guard.errors import ConfigurationError, InvalidMessagesError
-from psa_guard.generation import ChatGenerator, Completion, GenerationSettings, Steering
-from psa_guard.guard import GuardedReply, PolicyGuard
-from psa_guard.loading import load_model
+from psa_guard.generation import Completion, GenerationSettings
+from psa_guard.guard import GuardedReply
+from psa_guard.pipeline import RequestOptions, RequestPipeline
 from psa_guard.policy import Policy
-from psa_guard.tools import (
-    choose_tool,
-    fill_arguments,
-    parse_tool_calls,
-    render_tool_call,
-    tools_instruction,
-)
-from psa_guard.zo import make_repairer
+from psa_guard.registry import MethodSettings, config_names, get_config
+from psa_guard.steering import Steering
+from psa_guard.tools import forced_tool, parse_tool_calls, render_tool_call
+from psa_guard.zo.config import ZOSettings
 
 __all__ = ["ChatPSAGuard"]
 
@@ -65,11 +58,12 @@ logger = logging.getLogger(__name__)
 _SETTING_KEYS = {"temperature", "max_tokens", "top_p", "seed", "stop"}
 _ROUTING_KEYS = {"context", "locale"}
 _STEERING_KEYS = {"alpha", "beta", "risk_threshold"}
+#: A complete :class:`~psa_guard.steering.Steering` handed over by a caller that resolved it (the
+#: agent middleware passes its policy context's this way).
+_HANDED_KEYS = {"steering"}
 _TOOL_KEYS = {"tools", "tool_choice"}
 _CALL_BLOCKS = {"tool_use", "tool_call", "function_call"}
 _ROLE_OF = {"human": "user", "ai": "assistant", "system": "system"}
-_generators: dict[tuple[Any, ...], ChatGenerator] = {}
-_generators_lock = threading.Lock()
 # Async calls wait here rather than in the event loop's default executor, whose few workers
 # (cores + 4) would cap how many concurrent requests the micro-batcher can coalesce.
 _async_executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="psa-guard")
@@ -126,27 +120,6 @@ def to_chat_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
     return converted
 
 
-def _forced_tool(tools: list[dict[str, Any]], tool_choice: Any) -> dict[str, Any] | str | None:
-    """The tool a ``tool_choice`` forces, ``"any"`` when the model must pick one, or None.
-
-    Raises:
-        ConfigurationError: ``tool_choice`` names a tool that is not bound.
-    """
-    if isinstance(tool_choice, dict):
-        tool_choice = tool_choice.get("function", tool_choice).get("name")
-    if tool_choice in ("any", "required", True):
-        return tools[0] if len(tools) == 1 else "any"
-    if isinstance(tool_choice, str) and tool_choice not in ("auto", "none"):
-        for tool in tools:
-            if tool["function"]["name"] == tool_choice:
-                return tool
-        raise ConfigurationError(
-            f"tool_choice {tool_choice!r} is not a bound tool; bound: "
-            f"{', '.join(t['function']['name'] for t in tools)}"
-        )
-    return None
-
-
 def _preference(value: Any, name: str = "alpha") -> tuple[float, ...] | None:
     """``alpha`` as normalised weights: None, ``"empathy=0.4,helpfulness=0.6"`` or a dict."""
     if value is None:
@@ -159,33 +132,6 @@ def _preference(value: Any, name: str = "alpha") -> tuple[float, ...] | None:
             f"'empathy=0.4,helpfulness=0.6'; got {type(value).__name__}"
         )
     return parse_preference(value)
-
-
-def _fill_call(
-    generator: ChatGenerator,
-    messages: list[dict[str, str]],
-    settings: GenerationSettings,
-    tools: list[dict[str, Any]],
-    forced: dict[str, Any] | str,
-    steering: Steering | None = None,
-) -> Completion:
-    """A forced tool call: the model picks the tool if needed, the schema gives the JSON, and
-    the model writes each argument value."""
-    start = time.perf_counter()
-    pieces: list[Completion] = []
-
-    def complete(prefix: str, stops: tuple[str, ...]) -> str:
-        step = dataclasses.replace(settings, stop=(*settings.stop, *stops))
-        pieces.append(generator.submit([*messages, {"role": "assistant", "content": prefix}],
-                                       step, steering))
-        return pieces[-1].text
-
-    tool = choose_tool(tools, complete) if forced == "any" else forced
-    text = fill_arguments(tool, complete)
-    return Completion(
-        text, pieces[0].prompt_tokens if pieces else 0,
-        sum(p.completion_tokens for p in pieces), "stop", time.perf_counter() - start,
-    )
 
 
 class ChatPSAGuard(BaseChatModel):
@@ -254,13 +200,14 @@ class ChatPSAGuard(BaseChatModel):
     risk_threshold: float | None = None
     """Pv-Arm risk gate (guided configurations only); see the class docstring."""
 
-    _guard: PolicyGuard | None = PrivateAttr(default=None)
+    _pipeline: RequestPipeline | None = PrivateAttr(default=None)
 
     @field_validator("policy")
     @classmethod
     def _policy_type(cls, value: Any) -> Any:
         if value is not None and not isinstance(value, (Policy, str, Path)):
-            raise ValueError(f"policy must be a Policy or a policy file path, got {type(value)}")
+            raise ValueError(f"policy must be a Policy, a shipped policy's name or a policy file "
+                             f"path, got {type(value)}")
         return value
 
     @field_validator("config")
@@ -273,15 +220,7 @@ class ChatPSAGuard(BaseChatModel):
     def model_post_init(self, context: Any, /) -> None:
         # Validate decoding settings at construction (no I/O happens here).
         self._settings({})
-        if (self.direg_lambda is not None or self.direg_k is not None) and self.config != "direg":
-            raise ConfigurationError(
-                f"direg_lambda/direg_k apply to config='direg', not config={self.config!r}; "
-                f"set config='direg' or drop them"
-            )
-        if self.direg_lambda is not None and self.direg_lambda < 0:
-            raise ConfigurationError(f"direg_lambda must be >= 0, got {self.direg_lambda}")
-        if self.direg_k is not None and not 0 < self.direg_k <= 100:
-            raise ConfigurationError(f"direg_k must be a percentage in (0, 100], got {self.direg_k}")
+        self._methods()  # validates direg_lambda/direg_k and zo_settings
         self._explicit_steering(self.alpha, self.beta, self.risk_threshold)  # validates them
 
     @property
@@ -303,28 +242,31 @@ class ChatPSAGuard(BaseChatModel):
         return self.policy.name if isinstance(self.policy, Policy) else str(self.policy)
 
     # ---- wiring --------------------------------------------------------------------------------
-    def _generator(self, model: str | None = None) -> ChatGenerator:
-        key = (model or self.model, self.config, self.threads, self.direg_lambda, self.direg_k)
-        with _generators_lock:  # one generator (and so one micro-batcher) per key
-            if key not in _generators:
-                loaded = load_model(key[0], threads=self.threads)
-                if self.direg_lambda is not None or self.direg_k is not None:
-                    from psa_guard.direg import direg_generator  # lazy: only when used
+    def _methods(self) -> MethodSettings:
+        """The methods' settings: DiReg strength (configurations that patch) and ZO's."""
+        direg = DiRegSettings()
+        if self.direg_lambda is not None or self.direg_k is not None:
+            if "direg" not in get_config(self.config).uses:
+                patching = ", ".join(n for n in config_names() if "direg" in get_config(n).uses)
+                raise ConfigurationError(
+                    f"direg_lambda/direg_k set the DiReg patch, which config={self.config!r} "
+                    f"does not apply; set config to one of {patching}, or drop them"
+                )
+            direg = DiRegSettings(
+                direg.lam if self.direg_lambda is None else self.direg_lambda,
+                direg.k_percent if self.direg_k is None else self.direg_k)
+        if self.zo_settings is not None and not isinstance(self.zo_settings, ZOSettings):
+            raise ConfigurationError(
+                f"zo_settings must be a psa_guard.zo.ZOSettings, got {type(self.zo_settings)}")
+        return MethodSettings(direg=direg, zo=self.zo_settings or ZOSettings())
 
-                    _generators[key] = direg_generator(loaded, lam=self.direg_lambda,
-                                                       k_percent=self.direg_k)
-                else:
-                    _generators[key] = build_generator(self.config, loaded)
-            return _generators[key]
-
-    def _policy_guard(self) -> PolicyGuard | None:
-        if self.policy is None:
-            return None
-        if self._guard is None:
-            policy = self.policy if isinstance(self.policy, Policy) else Policy.from_path(
-                self.policy)
-            self._guard = PolicyGuard(policy, self.scorer)
-        return self._guard
+    def pipeline(self) -> RequestPipeline:
+        """The request pipeline every call goes through (built on first use; no I/O)."""
+        if self._pipeline is None:
+            self._pipeline = RequestPipeline(
+                self.config, model=self.model, threads=self.threads, policy=self.policy,
+                scorer=self.scorer, methods=self._methods(), locale=self.locale)
+        return self._pipeline
 
     def _explicit_steering(self, alpha: Any, beta: float | None,
                            risk_threshold: float | None = None) -> Steering | None:
@@ -338,14 +280,6 @@ class ChatPSAGuard(BaseChatModel):
                 "does not use; set config='arm' or config='full'"
             )
         return Steering(_preference(alpha), beta, risk_threshold=risk_threshold)
-
-    def _steering(self, call: dict[str, Any]) -> Steering | None:
-        """The request's steering: policy context, then explicit alpha/beta (None: unguided)."""
-        if not get_config(self.config).guided:
-            return None
-        guard = self._policy_guard()
-        base = guard.resolve(call["context"]).steering() if guard is not None else Steering()
-        return base.merged(call["steering"])
 
     def _settings(self, overrides: dict[str, Any]) -> GenerationSettings:
         values: dict[str, Any] = {
@@ -361,10 +295,10 @@ class ChatPSAGuard(BaseChatModel):
             stop=tuple(values["stop"] or ()),
         )
 
-    def _split_kwargs(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Validate call arguments: model, decoding settings, routing and tools."""
-        unknown = set(kwargs) - _SETTING_KEYS - _ROUTING_KEYS - _TOOL_KEYS - _STEERING_KEYS - {"model"}
-        unknown = {k for k in unknown if not k.startswith("ls_")}
+    def _split_kwargs(self, stop: list[str] | None, kwargs: dict[str, Any]) -> RequestOptions:
+        """Validate call arguments into the request's options."""
+        known = _SETTING_KEYS | _ROUTING_KEYS | _TOOL_KEYS | _STEERING_KEYS | _HANDED_KEYS
+        unknown = {k for k in set(kwargs) - known - {"model"} if not k.startswith("ls_")}
         if unknown:
             raise ConfigurationError(
                 f"unsupported ChatPSAGuard call argument(s): {', '.join(sorted(unknown))}; "
@@ -374,74 +308,54 @@ class ChatPSAGuard(BaseChatModel):
         overrides = {k: kwargs[k] for k in _SETTING_KEYS if k in kwargs}
         if stop is not None:
             overrides["stop"] = stop
-        return {
-            "model": kwargs.get("model"),
-            "settings": self._settings(overrides),
-            "context": kwargs.get("context", self.context),
-            "locale": kwargs.get("locale", self.locale),
-            "tools": kwargs.get("tools") or [],
-            "tool_choice": kwargs.get("tool_choice"),
-            "steering": self._explicit_steering(
-                kwargs.get("alpha", self.alpha), kwargs.get("beta", self.beta),
-                kwargs.get("risk_threshold", self.risk_threshold)),
-        }
-
-    def _run(self, messages: list[BaseMessage], call: dict[str, Any]) -> AIMessage:
-        """One guarded (or plain) generation, with tool rendering and parsing."""
-        generator = self._generator(call["model"])
-        settings: GenerationSettings = call["settings"]
-        dicts = to_chat_dicts(messages)
-        tools = call["tools"] if call["tool_choice"] != "none" else []
-        forced = None
+        steering = self._explicit_steering(
+            kwargs.get("alpha", self.alpha), kwargs.get("beta", self.beta),
+            kwargs.get("risk_threshold", self.risk_threshold))
+        handed = kwargs.get("steering")
+        if handed is not None:
+            if not isinstance(handed, Steering):
+                raise ConfigurationError(
+                    f"steering must be a psa_guard.Steering, got {type(handed).__name__}")
+            steering = handed.merged(steering)  # explicit alpha/beta still win
+        tools = tuple(kwargs.get("tools") or ())
         if tools:
-            forced = _forced_tool(tools, call["tool_choice"])
-            required = forced if forced is None or isinstance(forced, str) else (
-                forced["function"]["name"])
-            dicts.insert(0, {"role": "system", "content": tools_instruction(tools, required)})
+            forced_tool(list(tools), kwargs.get("tool_choice"))  # an unknown name fails here
+        return RequestOptions(
+            context=kwargs.get("context", self.context),
+            locale=kwargs.get("locale", self.locale),
+            steering=steering,
+            settings=self._settings(overrides),
+            tools=tools,
+            tool_choice=kwargs.get("tool_choice"),
+            model=kwargs.get("model"),
+        )
 
-        steering = self._steering(call)
+    def _run(self, messages: list[BaseMessage], options: RequestOptions) -> AIMessage:
+        """One request through the pipeline, shaped as an ``AIMessage``."""
+        reply = self.pipeline().run(to_chat_dicts(messages), options)
+        tools = list(options.tools) if options.tool_choice != "none" else []
+        return self._message(reply, tools, options)
 
-        def generate(prepared: list[dict[str, str]]) -> Completion:
-            if forced is None:
-                return generator.submit(prepared, settings, steering)
-            return _fill_call(generator, prepared, settings, tools, forced, steering)
-
-        guard = self._policy_guard()
-        guarded: GuardedReply | None = None
-        if guard is None:
-            completion: Completion | None = generate(dicts)
-            text = completion.text if completion else ""
-        else:
-            repair = make_repairer(generator, settings, guard.get_scorer(), self.zo_settings)
-            guarded = guard.run(dicts, call["context"], generate, call["locale"], repair)
-            completion, text = guarded.completion, guarded.text
-        return self._message(generator, completion, text, guarded, tools, call["context"])
-
-    def _message(
-        self,
-        generator: ChatGenerator,
-        completion: Completion | None,
-        text: str,
-        guarded: GuardedReply | None,
-        tools: list[dict[str, Any]],
-        context: str | None = None,
-    ) -> AIMessage:
+    def _message(self, reply: GuardedReply, tools: list[dict[str, Any]],
+                 options: RequestOptions) -> AIMessage:
+        completion = reply.completion
         metadata: dict[str, Any] = {
-            "model_name": generator.name, "model_provider": "psa-guard", "config": self.config,
+            "model_name": self.pipeline().generator(options.model).name,
+            "model_provider": "psa-guard", "config": self.config,
             "finish_reason": completion.finish_reason if completion else "stop",
         }
         if completion is not None:  # what the configuration adds, e.g. "arm": risk and guidance
             metadata.update({k: v for k, v in completion.extra.items() if k not in metadata})
-        if guarded is not None:
-            metadata["psa_guard"] = guarded.metadata()
-            metadata["context"] = guarded.context
-        elif context is not None:
-            metadata["context"] = context
+        if self.pipeline().guarded:
+            metadata["psa_guard"] = reply.metadata()
+            metadata["context"] = reply.context
+        elif options.context is not None:
+            metadata["context"] = options.context
         usage = self._usage(completion) if completion else UsageMetadata(
             input_tokens=0, output_tokens=0, total_tokens=0)
         if not tools:
-            return AIMessage(content=text, usage_metadata=usage, response_metadata=metadata)
-        parsed = parse_tool_calls(text, tools)
+            return AIMessage(content=reply.text, usage_metadata=usage, response_metadata=metadata)
+        parsed = parse_tool_calls(reply.text, tools)
         return AIMessage(
             content=parsed.content, tool_calls=parsed.calls,
             invalid_tool_calls=[{"type": "invalid_tool_call", "name": c["name"], "args": c["args"],
@@ -508,10 +422,11 @@ class ChatPSAGuard(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        call = self._split_kwargs(stop, kwargs)
-        if call["tools"] and call["tool_choice"] != "none":
+        options = self._split_kwargs(stop, kwargs)
+        tools = list(options.tools) if options.tool_choice != "none" else []
+        if tools:
             # Tool calls are parsed from the whole reply: one final chunk carries them.
-            message = self._run(messages, call)
+            message = self._run(messages, options)
             yield ChatGenerationChunk(message=AIMessageChunk(
                 content=message.content, usage_metadata=message.usage_metadata,
                 response_metadata=message.response_metadata, chunk_position="last",
@@ -521,27 +436,14 @@ class ChatPSAGuard(BaseChatModel):
                 ],
             ))
             return
-        generator = self._generator(call["model"])
-        settings = call["settings"]
-        guard = self._policy_guard()
-        steering = self._steering(call)
-        pieces: Iterator[tuple[str, Completion | None, GuardedReply | None]]
-        if guard is None:
-            pieces = ((p.text, p.completion, None) for p in generator.stream(
-                to_chat_dicts(messages), settings, steering))
-        else:
-            pieces = ((text, reply.completion if reply else None, reply) for text, reply in
-                      guard.stream(to_chat_dicts(messages), call["context"],
-                                   lambda prepared: generator.stream(prepared, settings, steering),
-                                   call["locale"]))
-        for text, completion, reply in pieces:
-            if completion is None and reply is None:
+        for text, reply in self.pipeline().stream(to_chat_dicts(messages), options):
+            if reply is None:
                 chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
                 if run_manager and text:
                     run_manager.on_llm_new_token(text, chunk=chunk)
                 yield chunk
                 continue
-            final = self._message(generator, completion, text, reply, [], call["context"])
+            final = self._message(reply, [], options)
             yield ChatGenerationChunk(message=AIMessageChunk(
                 content=text, usage_metadata=final.usage_metadata,
                 response_metadata=final.response_metadata, chunk_position="last",
@@ -592,5 +494,5 @@ class ChatPSAGuard(BaseChatModel):
         """
         formatted = [convert_to_openai_tool(tool) for tool in tools]
         if tool_choice is not None:
-            _forced_tool(formatted, tool_choice)  # validate the name now
+            forced_tool(formatted, tool_choice)  # validate the name now
         return super().bind(tools=formatted, tool_choice=tool_choice, **kwargs)

@@ -28,8 +28,9 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
 from langchain_psa_guard.chat_models import to_chat_dicts
 from psa_guard.generation import Completion
-from psa_guard.guard import PolicyGuard
+from psa_guard.pipeline import RequestOptions, RequestPipeline
 from psa_guard.policy import Policy
+from psa_guard.steering import Steering
 
 __all__ = ["guard_chat_model"]
 
@@ -58,7 +59,7 @@ def guard_chat_model(
 
     Args:
         model: any chat model (or runnable returning a message or a string).
-        policy: a Policy or a policy file path (read on first call).
+        policy: a Policy, a shipped policy's name or a policy file path (read on first call).
         scorer: moderation scorer (None: the local default scorer).
         context: default policy context; ``configurable["context"]`` overrides it per call.
         locale: default locale; ``configurable["locale"]`` overrides it per call.
@@ -67,19 +68,12 @@ def guard_chat_model(
         A runnable from chat input to an ``AIMessage`` whose ``response_metadata["psa_guard"]``
         lists the checks and actions.
     """
-    state: dict[str, PolicyGuard] = {}
-
-    def guard() -> PolicyGuard:
-        if "guard" not in state:
-            loaded = policy if isinstance(policy, Policy) else Policy.from_path(policy)
-            state["guard"] = PolicyGuard(loaded, scorer)
-        return state["guard"]
+    pipeline = RequestPipeline(policy=policy, scorer=scorer)
 
     def call(value: LanguageModelInput, config: RunnableConfig) -> AIMessage:
         configurable = config.get("configurable") or {}
-        messages = to_chat_dicts(_as_messages(value))
 
-        def generate(prepared: list[dict[str, str]]) -> Completion:
+        def generate(prepared: list[dict[str, str]], _: Steering | None) -> Completion:
             start = time.perf_counter()
             reply = model.invoke(
                 [_MESSAGE_CLASS.get(m["role"], HumanMessage)(m["content"]) for m in prepared],
@@ -88,8 +82,9 @@ def guard_chat_model(
             text = reply.text if isinstance(reply, BaseMessage) else str(reply)
             return Completion(text, 0, 0, "stop", time.perf_counter() - start)
 
-        result = guard().run(messages, configurable.get("context", context), generate,
-                             configurable.get("locale", locale))
+        options = RequestOptions(context=configurable.get("context", context),
+                                 locale=configurable.get("locale", locale))
+        result = pipeline.run(to_chat_dicts(_as_messages(value)), options, generate)
         return AIMessage(content=result.text, response_metadata={"psa_guard": result.metadata(),
                                                                  "context": result.context})
 

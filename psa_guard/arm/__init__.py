@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from psa_guard.arm.artifacts import SHIPPED_ADAPTER, load_arm, save_arm
+from psa_guard.arm.checkpoint import SHIPPED_ADAPTER, load_arm, save_arm
 from psa_guard.arm.generator import ArmGenerator
 from psa_guard.arm.guidance import ArmGuidance, TermVeto, lexicographic_scores, safe_candidates
 from psa_guard.arm.model import ArmConfig, PvArm

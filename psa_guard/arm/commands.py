@@ -51,10 +51,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from psa_guard.arm.artifacts import load_arm
+    from psa_guard.arm.checkpoint import load_arm
     from psa_guard.arm.evaluate import control_grid, heldout_accuracy
     from psa_guard.arm.pairs import read_pairs
     from psa_guard.arm.train import LowerStates, group_pairs
+    from psa_guard.core.atomic import write_atomic
     from psa_guard.direg.vector import base_checksum
     from psa_guard.loading import load_model
 
@@ -70,13 +71,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         for attribute, grid in result["control"].items():
             print(f"control {attribute}: spearman {grid['spearman']}, margins {grid['margin']}")
     if args.json:
-        args.json.write_text(json.dumps(result, indent=1))
+        write_atomic(args.json, json.dumps(result, indent=1))
     return 0
 
 
 def register(subparsers: Any) -> None:
     """Add ``arm`` and its sub-commands."""
-    from psa_guard.arm.artifacts import SHIPPED_ADAPTER
+    from psa_guard.arm.checkpoint import SHIPPED_ADAPTER
 
     work = default_work_dir()
     parser = subparsers.add_parser("arm", help="Pv-Arm: train and evaluate the reward model")

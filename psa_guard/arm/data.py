@@ -29,7 +29,6 @@ Split: a pair is held out when a stable hash of ``attribute + prompt`` falls in 
 from __future__ import annotations
 
 import csv
-import gzip
 import hashlib
 import html
 import json
@@ -45,10 +44,10 @@ from psa_guard.arm.pairs import (
     PreferencePair,
     count_pairs,
     manifest_path,
-    read_jsonl_rows,
     read_pairs,
     write_pairs,
 )
+from psa_guard.core.jsonl import read_jsonl
 from psa_guard.direg.data import evaluation_texts, normalise
 from psa_guard.errors import DataError
 from psa_guard.evaluation.datafolder import data_file
@@ -499,9 +498,8 @@ def static_pairs(folder: Path, seed: int = 0) -> list[PreferencePair]:
         xstest_rows = [r for path in sorted(xstest_dir.glob("*.csv")) for r in _csv(path)]
         if not xstest_rows:
             raise DataError(f"no XSTest completion files in {xstest_dir}")
-        with gzip.open(data_file(folder, DATA_FILES["hh_rlhf"]), "rt", encoding="utf-8") as handle:
-            hh = [json.loads(line) for line in handle if line.strip()]
-        toxigen = read_jsonl_rows(data_file(folder, DATA_FILES["toxigen"]))
+        hh = read_jsonl(data_file(folder, DATA_FILES["hh_rlhf"]))  # .jsonl.gz
+        toxigen = read_jsonl(data_file(folder, DATA_FILES["toxigen"]))
         others = [
             *truthfulqa_pairs(_csv(data_file(folder, DATA_FILES["truthfulqa"]))),
             *hh_sensitivity_pairs(hh, seed=seed),

@@ -13,40 +13,39 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 from transformers.generation.streamers import BaseStreamer
 
+from psa_guard.arm.checkpoint import SHIPPED_ADAPTER, load_arm
+from psa_guard.arm.config import ArmSettings
 from psa_guard.arm.guidance import ArmGuidance, TermVeto, guidance_weights
 from psa_guard.arm.model import PvArm
-from psa_guard.attributes import ATTRIBUTES
-from psa_guard.errors import ConfigurationError, ModerationUnavailableError
+from psa_guard.direg.vector import base_checksum
+from psa_guard.errors import ConfigurationError
 from psa_guard.generation import (
     ChatGenerator,
     Completion,
     Conversation,
     GenerationSettings,
-    Steering,
     StreamChunk,
 )
+from psa_guard.loading import LoadedModel
 from psa_guard.messages import last_user_text, normalize_messages
+from psa_guard.moderation.base import score_texts
+from psa_guard.steering import DEFAULT_BETA, DEFAULT_RISK_THRESHOLD, Steering
 
 if TYPE_CHECKING:
     from psa_guard.moderation.base import ModerationScorer
 
-__all__ = ["DEFAULT_BETA", "DEFAULT_RISK_THRESHOLD", "UNIFORM_PREFERENCE", "ArmGenerator"]
+__all__ = ["ArmGenerator", "arm_generator", "shared_arm"]
 
 logger = logging.getLogger(__name__)
-
-#: Guidance temperature when neither the request nor the generator sets one (weight 1/beta = 1).
-DEFAULT_BETA = 1.0
-#: The risk gate's default: the local moderation scorer's own decision threshold (chosen with its
-#: training-side data, see ``docs/moderation.md``), not tuned on any evaluation suite.
-DEFAULT_RISK_THRESHOLD = 0.5
-UNIFORM_PREFERENCE: tuple[float, ...] = tuple(1.0 / len(ATTRIBUTES) for _ in ATTRIBUTES)
 
 
 @dataclass
@@ -56,44 +55,32 @@ class ArmGenerator(ChatGenerator):
     Args:
         arm: the reward model, built on the same architecture as ``loaded.model`` (the generating
             model may be a DiReg-patched copy of the reward model's host).
-        preference: default weights in ``ATTRIBUTES`` order (normalised; a request's
-            :class:`~psa_guard.generation.Steering` overrides it).
-        beta: default guidance temperature (> 0).
-        top_p: nucleus mass of the safe set.
-        max_candidates: the most candidates Pv-Arm re-ranks per step.
-        blocked_terms: the hard constraint's blocked strings.
-        risk_scorer: scores each prompt's last user turn for the risk gate (None: no gate unless a
-            request brings its own ``Steering.risk``). If it cannot answer, the row is treated as
-            risky (fail closed: unguided) and the reason is reported in ``extra["arm"]``.
-        risk_threshold: default gate; guidance is off for a prompt scored above it (1: never).
+        settings: the defaults each request's :class:`~psa_guard.steering.Steering` is merged
+            over (preference, beta, safe-set nucleus, risk gate) and the candidate cap.
+        risk_scorer: scores each prompt's last user turn for the risk gate when a request does not
+            bring its own ``Steering.risk`` (the request pipeline always does; None: no gate). If
+            it cannot answer, or answers with a value that is not a probability, the row is
+            treated as risky (fail closed: unguided) and the reason is reported in
+            ``extra["arm"]``.
     """
 
     arm: PvArm | None = None
-    preference: tuple[float, ...] = UNIFORM_PREFERENCE
-    beta: float = DEFAULT_BETA
-    top_p: float = 0.9
-    max_candidates: int = 20
-    blocked_terms: tuple[str, ...] = ()
+    settings: ArmSettings = field(default_factory=ArmSettings)
     risk_scorer: ModerationScorer | None = None
-    risk_threshold: float = DEFAULT_RISK_THRESHOLD
     _veto: TermVeto | None = field(default=None, init=False, repr=False)
+    _default: Steering = field(default_factory=Steering, init=False, repr=False)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.arm is None:
             raise ConfigurationError("ArmGenerator needs arm=PvArm(...); see psa_guard.arm.load_arm")
-        default = Steering(self.preference, self.beta, risk_threshold=self.risk_threshold)
-        # (constructing it validates beta and the threshold and normalises the preference)
-        self.preference = default.preference or UNIFORM_PREFERENCE
-        if len(self.preference) != len(self.arm.config.attributes):
+        self._default = self.settings.steering()
+        preference = self._default.preference or ()
+        if len(preference) != len(self.arm.config.attributes):
             raise ConfigurationError(
-                f"preference has {len(self.preference)} weights; the reward model has "
+                f"preference has {len(preference)} weights; the reward model has "
                 f"{len(self.arm.config.attributes)} attributes ({', '.join(self.arm.config.attributes)})"
             )
-        if not 0 < self.top_p <= 1:
-            raise ConfigurationError(f"top_p must be in (0, 1]; got {self.top_p}")
-        if self.max_candidates < 1:
-            raise ConfigurationError(f"max_candidates must be >= 1; got {self.max_candidates}")
         self._veto = TermVeto(self.loaded.tokenizer)
 
     @property
@@ -106,9 +93,7 @@ class ArmGenerator(ChatGenerator):
         entries = list(steering) if steering is not None else [None] * rows
         if len(entries) != rows:
             raise ConfigurationError(f"got {len(entries)} steering entries for {rows} rows")
-        default = Steering(self.preference, self.beta, self.top_p, self.blocked_terms,
-                           self.risk_threshold)
-        return [default.merged(entry) for entry in entries]
+        return [self._default.merged(entry) for entry in entries]
 
     def assess(self, conversations: Sequence[Conversation],
                steering: Sequence[Steering | None] | None = None
@@ -126,16 +111,13 @@ class ArmGenerator(ChatGenerator):
         todo = [i for i, row in enumerate(rows) if row.risk is None and self.risk_scorer is not None
                 and row.risk_threshold is not None and row.risk_threshold < 1]
         reason = None
-        if todo:
-            assert self.risk_scorer is not None
+        if todo and self.risk_scorer is not None:
             texts = [last_user_text(normalize_messages(conversations[i])) for i in todo]
-            try:
-                scores = self.risk_scorer.score(texts)
-            except ModerationUnavailableError as exc:
-                logger.warning("risk gate: moderation unavailable (%s); guidance off", exc.reason)
-                reason, scores = exc.reason, [1.0] * len(todo)
+            scores, reason = score_texts(self.risk_scorer, texts)
+            if reason is not None:
+                logger.warning("risk gate: %s; guidance off", reason)
             for i, score in zip(todo, scores, strict=True):
-                rows[i] = dataclasses.replace(rows[i], risk=float(score))
+                rows[i] = dataclasses.replace(rows[i], risk=1.0 if score is None else score)
         weights = _weights(rows)
         notes: list[dict[str, Any]] = []
         for i, row in enumerate(rows):
@@ -174,7 +156,9 @@ class ArmGenerator(ChatGenerator):
         extra_processors: Sequence[Any] = (),
     ) -> torch.Tensor:
         assert self.arm is not None  # checked in __post_init__
-        rows = self.row_steering(input_ids.shape[0], steering)
+        # generate() and stream() pass the rows assess() completed: used as they are
+        rows = [row if row is not None else self._default
+                for row in (steering if steering is not None else [None] * input_ids.shape[0])]
         sink: list[torch.Tensor] = []
         guidance = ArmGuidance(
             self.arm,
@@ -182,7 +166,7 @@ class ArmGenerator(ChatGenerator):
             _weights(rows),
             attention_mask, sink,
             top_p=torch.tensor([r.safe_top_p for r in rows], dtype=torch.float32),
-            max_candidates=self.max_candidates, veto=self._veto,
+            max_candidates=self.settings.max_candidates, veto=self._veto,
             blocked_terms=[r.blocked_terms for r in rows],
             eos_token_id=self.loaded.tokenizer.eos_token_id,
         )
@@ -200,3 +184,34 @@ def _weights(rows: Sequence[Steering]) -> torch.Tensor:
 
 def _noted(completion: Completion, note: dict[str, Any]) -> Completion:
     return dataclasses.replace(completion, extra={**completion.extra, "arm": note})
+
+
+_cache: dict[tuple[int, str], tuple[LoadedModel, PvArm]] = {}
+_lock = threading.Lock()
+
+
+def shared_arm(loaded: LoadedModel, adapter: Path | None = None) -> PvArm:
+    """The reward model on ``loaded`` with ``adapter`` (default: shipped), loaded once and cached."""
+    path = Path(adapter) if adapter is not None else SHIPPED_ADAPTER
+    key = (id(loaded.model), str(path.resolve()))
+    with _lock:
+        if key not in _cache:
+            _cache[key] = (loaded, load_arm(loaded.model, path, checksum=base_checksum(loaded)))
+        return _cache[key][1]
+
+
+def arm_generator(loaded: LoadedModel, arm_host: LoadedModel | None = None,
+                  settings: ArmSettings | None = None,
+                  risk_scorer: ModerationScorer | None = None) -> ArmGenerator:
+    """A Pv-Arm-guided generator.
+
+    Args:
+        loaded: the generating model (for ``full``, the DiReg-patched copy).
+        arm_host: the unpatched model the reward model is built on (None: ``loaded``); its own
+            layers keep the weights it was trained on.
+        settings: decoding defaults and the adapter (None: :class:`ArmSettings` defaults).
+        risk_scorer: the risk gate's scorer for requests that bring no risk (None: no gate).
+    """
+    settings = settings or ArmSettings()
+    arm = shared_arm(arm_host or loaded, settings.adapter)
+    return ArmGenerator(loaded, arm=arm, settings=settings, risk_scorer=risk_scorer)

@@ -102,7 +102,7 @@ class PvArm(nn.Module):
     """The preference-conditioned autoregressive reward model on a host causal LM.
 
     The constructor only wires modules (no I/O); load trained adapters with
-    :func:`psa_guard.arm.artifacts.load_arm`.
+    :func:`psa_guard.arm.checkpoint.load_arm`.
 
     Args:
         host: a Llama-style ``*ForCausalLM`` (``host.model.layers``, ``host.model.norm``,

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from psa_guard.attributes import ATTRIBUTES
+from psa_guard.core.atomic import write_atomic
+from psa_guard.core.checksums import file_sha256
+from psa_guard.core.jsonl import append_jsonl, iter_jsonl, repair_jsonl_tail, write_jsonl
 from psa_guard.errors import DataError, InputLineError
 
 __all__ = [
@@ -25,7 +26,6 @@ __all__ = [
     "PreferencePair",
     "count_pairs",
     "manifest_path",
-    "read_jsonl_rows",
     "read_pairs",
     "write_pairs",
 ]
@@ -70,7 +70,8 @@ class PreferencePair:
 class GenerationCache:
     """Generated replies keyed by SHA-256 of (model, system, user, settings), kept in a JSONL file.
 
-    Rows are appended as they are produced, so an interrupted build resumes where it stopped.
+    Rows are appended as they are produced, so an interrupted build resumes where it stopped (a
+    last row torn by the interruption is cut off and generated again).
 
     Args:
         path: the cache file (created on first :meth:`add`).
@@ -79,10 +80,10 @@ class GenerationCache:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._replies: dict[str, str] = {}
-        if path.is_file():
-            for row in read_jsonl_rows(path):
-                if isinstance(row.get("key"), str) and isinstance(row.get("text"), str):
-                    self._replies[row["key"]] = row["text"]
+        for row in repair_jsonl_tail(path):
+            if isinstance(row, dict) and isinstance(row.get("key"), str) \
+                    and isinstance(row.get("text"), str):
+                self._replies[row["key"]] = row["text"]
 
     @staticmethod
     def key(model: str, system: str, user: str, settings: Mapping[str, Any]) -> str:
@@ -98,13 +99,10 @@ class GenerationCache:
         return self._replies.get(key)
 
     def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Append rows (each with ``key`` and ``text``, plus any provenance) and flush."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(dict(row), ensure_ascii=False) + "\n")
-                self._replies[str(row["key"])] = str(row["text"])
-            handle.flush()
+        """Append rows (each with ``key`` and ``text``, plus any provenance), flush and fsync."""
+        append_jsonl(self.path, [dict(row) for row in rows])
+        for row in rows:
+            self._replies[str(row["key"])] = str(row["text"])
 
 
 def manifest_path(path: Path) -> Path:
@@ -124,18 +122,6 @@ def count_pairs(pairs: Iterable[PreferencePair]) -> dict[str, dict[str, dict[str
     return counts
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_pairs(path: Path, pairs: Iterable[PreferencePair], manifest: Mapping[str, Any]) -> None:
     """Write pairs as JSONL and the manifest beside it (:func:`manifest_path`), each atomically.
 
@@ -143,31 +129,10 @@ def write_pairs(path: Path, pairs: Iterable[PreferencePair], manifest: Mapping[s
     ``counts`` (:func:`count_pairs`) added.
     """
     pairs = list(pairs)
-    text = "".join(json.dumps(asdict(p), ensure_ascii=False) + "\n" for p in pairs)
-    _atomic_write(path, text)
-    full = {**manifest, "pairs": len(pairs), "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+    write_jsonl(path, (asdict(p) for p in pairs))
+    full = {**manifest, "pairs": len(pairs), "sha256": file_sha256(path),
             "counts": count_pairs(pairs)}
-    _atomic_write(manifest_path(path), json.dumps(full, indent=2, ensure_ascii=False) + "\n")
-
-
-def _jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(1-based line number, object) per non-blank line (InputLineError on a bad line)."""
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                raise InputLineError(str(path), number, f"not valid JSON ({exc})") from exc
-            if not isinstance(row, dict):
-                raise InputLineError(str(path), number, "expected a JSON object")
-            yield number, row
-
-
-def read_jsonl_rows(path: Path) -> list[dict[str, Any]]:
-    """Every object of a JSONL file (InputLineError names a bad line)."""
-    return [row for _, row in _jsonl_objects(path)]
+    write_atomic(manifest_path(path), json.dumps(full, indent=2, ensure_ascii=False) + "\n")
 
 
 def read_pairs(path: Path) -> list[PreferencePair]:
@@ -182,7 +147,7 @@ def read_pairs(path: Path) -> list[PreferencePair]:
         raise DataError(f"{path} does not exist; build it with scripts/build_arm_data.py")
     names = {f.name for f in fields(PreferencePair)}
     pairs = []
-    for number, row in _jsonl_objects(path):
+    for number, row in iter_jsonl(path):
         if set(row) != names:
             raise InputLineError(str(path), number, f"expected exactly the keys {sorted(names)}, "
                                  f"got {sorted(row)}")

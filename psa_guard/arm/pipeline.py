@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from psa_guard.arm.artifacts import save_arm
+from psa_guard.arm.checkpoint import save_arm
 from psa_guard.arm.evaluate import control_grid, heldout_accuracy
 from psa_guard.arm.model import ArmConfig, PvArm
-from psa_guard.arm.pairs import read_pairs
+from psa_guard.arm.pairs import manifest_path, read_pairs
 from psa_guard.arm.train import LowerStates, TrainSettings, group_pairs, train_arm
+from psa_guard.core.atomic import write_atomic
 from psa_guard.direg.vector import base_checksum
 from psa_guard.loading import LoadedModel
 
@@ -88,7 +89,7 @@ def run_training(loaded: LoadedModel, request: TrainingRequest) -> dict[str, Any
                                       **limits),
         "runs": {},
     }
-    manifest = request.data.with_name(request.data.stem + ".manifest.json")
+    manifest = manifest_path(request.data)
     if manifest.is_file():
         report["data_manifest"] = json.loads(manifest.read_text())
     runs = planned_runs(request.settings.pcgrad, request.ablation)
@@ -114,6 +115,5 @@ def run_training(loaded: LoadedModel, request: TrainingRequest) -> dict[str, Any
         save_arm(arm, request.out / name / "pvarm.safetensors", base_checksum=checksum,
                  provenance=provenance)
         report["runs"][name] = run
-        request.out.mkdir(parents=True, exist_ok=True)
-        (request.out / "report.json").write_text(json.dumps(report, indent=1))
+        write_atomic(request.out / "report.json", json.dumps(report, indent=1))
     return report

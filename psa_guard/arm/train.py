@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 from psa_guard.arm.model import PvArm
 from psa_guard.arm.objectives import bradley_terry_loss, combine, conflicts, without_attribute
 from psa_guard.arm.pairs import PreferencePair
+from psa_guard.core.atomic import atomic_path, write_atomic
 from psa_guard.errors import ConfigurationError, DataError
 
 __all__ = ["EncodedPair", "LowerStates", "TrainSettings", "encode_pair", "group_pairs",
@@ -181,10 +182,8 @@ class LowerStates:
 
     def save(self, path: Path, key: str) -> None:
         """Write the known states to ``path`` (atomic), tagged with ``key`` (model and split)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save({"key": key, "states": self._states}, tmp)
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            torch.save({"key": key, "states": self._states}, tmp)
 
     def load(self, path: Path, key: str) -> int:
         """Add the states saved at ``path`` if its ``key`` matches; returns how many were added."""
@@ -376,11 +375,9 @@ def _contrasted(alpha: np.ndarray, settings: TrainSettings, rng: np.random.Gener
 def _save_checkpoint(path: Path, params: Sequence[torch.Tensor], optimizer: torch.optim.Optimizer,
                      rng: np.random.Generator, log: dict[str, Any], step: int,
                      settings: TrainSettings) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"params": [p.detach().clone() for p in params],
-                "optimizer": optimizer.state_dict(), "rng": rng.bit_generator.state,
-                "log": log, "step": step, "settings": asdict(settings)}, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save({"params": [p.detach().clone() for p in params],
+                    "optimizer": optimizer.state_dict(), "rng": rng.bit_generator.state,
+                    "log": log, "step": step, "settings": asdict(settings)}, tmp)
     logger.info("checkpoint at step %d: %s", step, path)
-    (path.parent / "train_log.json").write_text(json.dumps(log, indent=1))
+    write_atomic(path.parent / "train_log.json", json.dumps(log, indent=1))

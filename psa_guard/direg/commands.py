@@ -63,7 +63,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from psa_guard.direg.config import load_patched
+    from psa_guard.direg.patched import load_patched
     from psa_guard.loading import load_model
 
     loaded = load_model(args.model, threads=args.threads)

@@ -1,33 +1,13 @@
-"""The ``direg`` configuration: a *patched copy* of the loaded model, cached per (model, vector,
-lambda, K).
-
-:func:`psa_guard.loading.load_model` caches one model per process and the ``base`` configuration
-generates with it, so the shared model is never patched in place: :func:`load_patched` deep-copies
-it, patches the copy (:func:`psa_guard.direg.patch.apply_harm_vector`) and caches the result.
-"""
+"""Settings of DiReg at inference: which harm vector is subtracted, and how strongly."""
 
 from __future__ import annotations
 
-import copy
-import logging
-import threading
+from dataclasses import dataclass
 from pathlib import Path
 
-from psa_guard.direg.patch import PatchHandle, apply_harm_vector
-from psa_guard.direg.vector import SHIPPED_VECTOR, HarmVector, base_checksum
-from psa_guard.generation import ChatGenerator
-from psa_guard.loading import LoadedModel
+from psa_guard.errors import ConfigurationError
 
-__all__ = [
-    "DEFAULT_K_PERCENT",
-    "DEFAULT_LAMBDA",
-    "build_direg",
-    "clear_patched_cache",
-    "direg_generator",
-    "load_patched",
-]
-
-logger = logging.getLogger(__name__)
+__all__ = ["DEFAULT_K_PERCENT", "DEFAULT_LAMBDA", "DiRegSettings"]
 
 #: Defaults picked from the measured sweep in docs/direg.md: the point with the smallest utility
 #: cost (over-refusal +1.2 points, benign perplexity +28 %) for an 11 % relative fall in unsafe
@@ -35,62 +15,26 @@ logger = logging.getLogger(__name__)
 DEFAULT_LAMBDA = 1.0
 DEFAULT_K_PERCENT = 10.0
 
-_cache: dict[tuple[int, str, float, float], tuple[LoadedModel, LoadedModel, PatchHandle]] = {}
-_lock = threading.Lock()
 
+@dataclass(frozen=True)
+class DiRegSettings:
+    """How the ``direg`` and ``full`` configurations patch the model.
 
-def load_patched(loaded: LoadedModel, *, vector_path: Path | None = None,
-                 lam: float | None = None, k_percent: float | None = None,
-                 vector: HarmVector | None = None, checksum: str | None = None,
-                 ) -> tuple[LoadedModel, PatchHandle]:
-    """A patched copy of ``loaded`` (cached), and the handle of its patch.
-
-    Args:
-        loaded: the shared model; it is not modified.
-        vector_path: harm vector file (default: the shipped one).
-        lam: lambda (default :data:`DEFAULT_LAMBDA`).
-        k_percent: K in % (default :data:`DEFAULT_K_PERCENT`).
-        vector: an already-loaded harm vector (wins over ``vector_path``; not cached by path).
-        checksum: the model's base checksum (default: :func:`base_checksum` of ``loaded``).
-
-    Raises:
-        HarmVectorError: unreadable vector, wrong base model, shape mismatch, or NaN/inf.
+    Attributes:
+        lam: lambda, the scale of the subtracted harm vector (>= 0).
+        k_percent: K, the percentage of the harm vector's largest entries kept, in (0, 100].
+        vector: the harm vector file (None: the shipped one).
     """
-    lam = DEFAULT_LAMBDA if lam is None else float(lam)
-    k = DEFAULT_K_PERCENT if k_percent is None else float(k_percent)
-    path = Path(vector_path) if vector_path is not None else SHIPPED_VECTOR
-    key = (id(loaded.model), f"obj:{id(vector)}" if vector is not None else str(path.resolve()),
-           lam, k)
-    with _lock:
-        if key in _cache:
-            return _cache[key][1], _cache[key][2]
-        harm = vector if vector is not None else HarmVector.load(path)
-        model = copy.deepcopy(loaded.model)
-        handle = apply_harm_vector(model, harm, lam, k,
-                                   checksum=checksum if checksum is not None
-                                   else base_checksum(loaded))
-        model.eval()
-        patched = LoadedModel(model, loaded.tokenizer, f"{loaded.name}+direg(lambda={lam:g},K={k:g}%)",
-                              loaded.source)
-        _cache[key] = (loaded, patched, handle)  # keeps ``loaded`` alive, so its id stays unique
-        logger.info("direg: patched copy of %s (lambda=%s, K=%s%%) in %.3f s", loaded.name, lam, k,
-                    handle.seconds)
-        return patched, handle
 
+    lam: float = DEFAULT_LAMBDA
+    k_percent: float = DEFAULT_K_PERCENT
+    vector: Path | None = None
 
-def direg_generator(loaded: LoadedModel, lam: float | None = None, k_percent: float | None = None,
-                    vector_path: Path | None = None) -> ChatGenerator:
-    """A generator on the patched copy of ``loaded`` (what ``ChatPSAGuard(direg_lambda=...)`` uses)."""
-    patched, _ = load_patched(loaded, vector_path=vector_path, lam=lam, k_percent=k_percent)
-    return ChatGenerator(patched)
-
-
-def build_direg(loaded: LoadedModel) -> ChatGenerator:
-    """The registered ``direg`` configuration: shipped vector, default lambda and K."""
-    return direg_generator(loaded)
-
-
-def clear_patched_cache() -> None:
-    """Forget every patched copy (frees their memory)."""
-    with _lock:
-        _cache.clear()
+    def __post_init__(self) -> None:
+        if isinstance(self.lam, bool) or not self.lam >= 0:
+            raise ConfigurationError(f"direg_lambda must be >= 0, got {self.lam}")
+        if isinstance(self.k_percent, bool) or not 0 < self.k_percent <= 100:
+            raise ConfigurationError(
+                f"direg_k must be a percentage in (0, 100], got {self.k_percent}")
+        object.__setattr__(self, "lam", float(self.lam))
+        object.__setattr__(self, "k_percent", float(self.k_percent))

@@ -24,7 +24,6 @@ Every output row carries its provenance (source file, origin, generation setting
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import logging
 import random
@@ -50,11 +49,8 @@ __all__ = [
     "evaluation_texts",
     "jbb_judged_pairs",
     "normalise",
-    "read_jsonl",
     "select_compliant",
-    "sha256_of",
     "training_prompts",
-    "write_jsonl",
 ]
 
 logger = logging.getLogger(__name__)
@@ -242,39 +238,3 @@ def dedupe_pairs(pairs: Iterable[HarmPair]) -> list[HarmPair]:
             seen.add(key)
             out.append(pair)
     return out
-
-
-def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    """Write rows as JSONL (atomically: a temporary file renamed into place)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    tmp.replace(path)
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Read a JSONL file (blank lines skipped).
-
-    Raises:
-        DataError: the file is missing or a line is not a JSON object.
-    """
-    if not path.is_file():
-        raise DataError(f"{path} does not exist")
-    rows = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if line.strip():
-                try:
-                    row = json.loads(line)
-                except ValueError as exc:
-                    raise DataError(f"{path}:{number}: not valid JSON ({exc})") from exc
-                if not isinstance(row, dict):
-                    raise DataError(f"{path}:{number}: expected a JSON object")
-                rows.append(row)
-    return rows
-
-
-def sha256_of(path: Path) -> str:
-    """SHA-256 hex digest of a file."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()

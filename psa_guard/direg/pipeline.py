@@ -7,22 +7,23 @@ rewritten atomically from what is on disk.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from psa_guard.core.atomic import write_atomic
+from psa_guard.core.checksums import file_sha256
+from psa_guard.core.jsonl import read_jsonl, write_jsonl
 from psa_guard.direg.data import (
     dedupe_pairs,
     drop_eval_overlap,
     evaluation_texts,
     jbb_judged_pairs,
-    read_jsonl,
     select_compliant,
-    sha256_of,
     training_prompts,
-    write_jsonl,
 )
 from psa_guard.evaluation.datafolder import require_data_dir
 from psa_guard.generation import GenerationSettings
@@ -52,7 +53,7 @@ class DataRequest:
 
 
 def _refusal_judge_sha256() -> str:
-    from psa_guard.evaluation.artifacts import ARTIFACTS_DIR, file_sha256
+    from psa_guard.evaluation.judges import ARTIFACTS_DIR
 
     return file_sha256(ARTIFACTS_DIR / "refusal.safetensors")
 
@@ -66,10 +67,10 @@ def _count(keys: Any) -> dict[str, int]:
 
 def build_harm_data(request: DataRequest, progress: bool = True) -> dict[str, Any]:
     """Run the whole pipeline; returns the summary written to ``OUT/data.json``."""
-    from psa_guard.configs import build_generator
     from psa_guard.evaluation.judges import load_judges, response_features
     from psa_guard.evaluation.refusal_prefix import is_refusal_prefix
     from psa_guard.loading import load_model
+    from psa_guard.registry import build_generator
 
     folder = require_data_dir(request.data)
     out = request.out
@@ -151,14 +152,12 @@ def build_harm_data(request: DataRequest, progress: bool = True) -> dict[str, An
         "jbb_judged_included": len(jbb),
         "pairs": {"total": len(final), "by_source": by_source,
                   "duplicates_removed": len(pairs) + len(jbb) - len(final)},
-        "harm_pairs_sha256": sha256_of(pairs_path),
+        "harm_pairs_sha256": file_sha256(pairs_path),
         "refusal_judge_sha256": _refusal_judge_sha256(),
         "selection": "kept only completions that the refusal judge (MiniLM head) and the XSTest "
                      "refusal-prefix matcher both call complied; the harm judge is not used",
     }
-    import json
-
-    (out / "data.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_atomic(out / "data.json", json.dumps(result, indent=2) + "\n")
     return result
 
 

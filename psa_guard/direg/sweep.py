@@ -23,7 +23,9 @@ from typing import Any
 
 import torch
 
-from psa_guard.direg.data import sha256_of
+from psa_guard.core.atomic import write_atomic
+from psa_guard.core.checksums import file_sha256
+from psa_guard.core.jsonl import append_jsonl, repair_jsonl_tail
 from psa_guard.direg.train import IGNORE, _collate, encode_pair
 from psa_guard.evaluation.datafolder import data_file, require_data_dir
 
@@ -189,19 +191,19 @@ def _plot(points: Sequence[dict[str, Any]], path: Path, subtitle: str) -> None:
 def run_sweep(request: SweepRequest, progress: bool = True) -> dict[str, Any]:
     """Run every point (base first) and write ``points.jsonl``, ``sweep.json``, ``sweep.md``,
     ``sweep.png`` under ``request.out``."""
-    from psa_guard.configs import GuardConfig, register_config
-    from psa_guard.direg.config import clear_patched_cache, load_patched
+    from psa_guard.direg.patched import clear_patched_cache, load_patched
     from psa_guard.evaluation.cache import CompletionCache
     from psa_guard.evaluation.commands import default_cache_path
     from psa_guard.evaluation.judges import load_judges
     from psa_guard.evaluation.runner import EvalRequest, run_eval
     from psa_guard.generation import ChatGenerator, GenerationSettings
     from psa_guard.loading import load_model
+    from psa_guard.registry import GuardConfig, register_config
 
     out = request.out
     out.mkdir(parents=True, exist_ok=True)
     folder = require_data_dir(request.data)
-    vector_sha = sha256_of(request.vector)
+    vector_sha = file_sha256(request.vector)
     loaded = load_model(request.model, threads=request.threads)
     panel = load_judges()
     cache = CompletionCache(request.cache or default_cache_path())
@@ -211,13 +213,9 @@ def run_sweep(request: SweepRequest, progress: bool = True) -> dict[str, Any]:
                    "limit": request.limit, "max_new_tokens": request.max_new_tokens,
                    "ppl_rows": request.ppl_rows, "model": loaded.name}
     points_path = out / "points.jsonl"
-    done: dict[str, dict[str, Any]] = {}
-    if points_path.is_file():
-        for line in points_path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                point = json.loads(line)
-                if point.get("fingerprint") == fingerprint:
-                    done[point["config"]] = point
+    # a point torn by a killed run is cut off, so it is measured again and appended whole
+    done = {point["config"]: point for point in repair_jsonl_tail(points_path)
+            if point.get("fingerprint") == fingerprint}
 
     grid: list[tuple[float | None, float | None]] = [(None, None)] + [
         (lam, k) for k in request.k_percents for lam in request.lambdas]
@@ -230,7 +228,7 @@ def run_sweep(request: SweepRequest, progress: bool = True) -> dict[str, Any]:
         if lam is None:
             model = loaded
         else:
-            def build(base: Any, lam: float = lam, k: float | None = k) -> ChatGenerator:
+            def build(base: Any, _: Any, lam: float = lam, k: float | None = k) -> ChatGenerator:
                 return ChatGenerator(load_patched(base, vector_path=request.vector, lam=lam,
                                                   k_percent=k)[0])
 
@@ -247,8 +245,7 @@ def run_sweep(request: SweepRequest, progress: bool = True) -> dict[str, Any]:
                  "perplexity": response_perplexity(model.model, loaded.tokenizer, ppl_pairs),
                  "generated": run.cache.generated, "reused": run.cache.reused,
                  "fingerprint": fingerprint}
-        with open(points_path, "a", encoding="utf-8") as handle_out:
-            handle_out.write(json.dumps(point) + "\n")
+        append_jsonl(points_path, [point], json.dumps)
         points.append(point)
         clear_patched_cache()
         logger.info("%s: %s, ppl %.3f", name, point["summary"], point["perplexity"])
@@ -263,8 +260,8 @@ def run_sweep(request: SweepRequest, progress: bool = True) -> dict[str, Any]:
               "rule_choice": None if chosen is None else {"lambda": chosen["lambda"],
                                                           "k_percent": chosen["k_percent"]},
               "table_md": table}
-    (out / "sweep.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    (out / "sweep.md").write_text(table + "\n", encoding="utf-8")
+    write_atomic(out / "sweep.json", json.dumps(result, indent=2) + "\n")
+    write_atomic(out / "sweep.md", table + "\n")
     _plot(points, out / "sweep.png",
           f"{loaded.name}, greedy, {request.max_new_tokens} new tokens, "
           f"{request.limit or 'all'} prompts per suite, {request.ppl_rows} ppl texts")

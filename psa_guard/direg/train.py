@@ -24,7 +24,9 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from psa_guard.direg.data import read_jsonl, sha256_of
+from psa_guard.core.atomic import atomic_path, write_atomic
+from psa_guard.core.checksums import file_sha256
+from psa_guard.core.jsonl import read_jsonl
 from psa_guard.direg.vector import HarmVector, base_checksum
 from psa_guard.errors import ConfigurationError, DataError
 
@@ -147,12 +149,14 @@ def train_harm_vector(request: TrainRequest, progress: bool = True) -> dict[str,
     request.validate()
     torch.manual_seed(request.seed)
     loaded = load_model(request.model, threads=request.threads)
+    if not Path(request.data).is_file():
+        raise DataError(f"{request.data} does not exist; build it with `psa-guard direg data`")
     pairs = read_jsonl(request.data)
     examples = [encode_pair(loaded.tokenizer, str(p["prompt"]), str(p["response"]),
                             request.max_length) for p in pairs]
     if not examples:
         raise DataError(f"{request.data} holds no harm pairs")
-    data_hash = sha256_of(request.data)
+    data_hash = file_sha256(request.data)
     checksum = base_checksum(loaded)
 
     model = copy.deepcopy(loaded.model)  # never wrap the process-wide shared model
@@ -191,11 +195,10 @@ def train_harm_vector(request: TrainRequest, progress: bool = True) -> dict[str,
 
     def save_checkpoint() -> None:
         lora = {n: p.detach().clone() for n, p in peft_model.named_parameters() if p.requires_grad}
-        tmp = ckpt.with_suffix(".tmp")
-        torch.save({"step": step, "lora": lora, "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "losses": losses, "seconds": seconds,
-                    "data_sha256": data_hash, "settings": settings}, tmp)
-        tmp.replace(ckpt)
+        with atomic_path(ckpt) as tmp:
+            torch.save({"step": step, "lora": lora, "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(), "losses": losses, "seconds": seconds,
+                        "data_sha256": data_hash, "settings": settings}, tmp)
 
     pad_id = loaded.tokenizer.pad_token_id
     with tqdm(total=request.steps, initial=step, desc="direg train", unit="step",
@@ -239,5 +242,5 @@ def train_harm_vector(request: TrainRequest, progress: bool = True) -> dict[str,
     vector.save(out / "harm_vector.safetensors")
     summary["vector_bytes"] = (out / "harm_vector.safetensors").stat().st_size
     summary["losses"] = losses
-    (out / "train.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_atomic(out / "train.json", json.dumps(summary, indent=2) + "\n")
     return {k: v for k, v in summary.items() if k != "losses"}

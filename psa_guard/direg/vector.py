@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from psa_guard.core.atomic import atomic_path
 from psa_guard.errors import HarmVectorError
 
 __all__ = [
@@ -94,7 +95,7 @@ class HarmVector:
 
     # ---- I/O -----------------------------------------------------------------------------------
     def save(self, path: Path) -> None:
-        """Write the factors and metadata as one safetensors file."""
+        """Write the factors and metadata as one safetensors file (atomically)."""
         from safetensors.torch import save_file
 
         tensors: dict[str, torch.Tensor] = {}
@@ -105,8 +106,8 @@ class HarmVector:
                 "base_checksum": self.base_checksum}
         meta.update({k: v if isinstance(v, str) else json.dumps(v)
                      for k, v in self.metadata.items()})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_file(tensors, str(path), metadata=meta)
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata=meta)
 
     @classmethod
     def load(cls, path: Path) -> HarmVector:

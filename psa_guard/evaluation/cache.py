@@ -11,16 +11,15 @@ record wins.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from psa_guard.core.jsonl import append_jsonl, read_jsonl_lenient
 from psa_guard.generation import Completion, GenerationSettings
 
 __all__ = ["CACHE_VERSION", "CacheRecord", "CompletionCache", "completion_key", "settings_key"]
@@ -84,9 +83,18 @@ class CacheRecord:
         Raises:
             ValueError: the line is not a valid, untampered record.
         """
-        body = json.loads(line)
-        if not isinstance(body, dict):
+        return cls.from_json(json.loads(line))
+
+    @classmethod
+    def from_json(cls, value: Any) -> CacheRecord:
+        """Verify one decoded line (see :meth:`from_line`).
+
+        Raises:
+            ValueError, KeyError, TypeError: the value is not a valid, untampered record.
+        """
+        if not isinstance(value, dict):
             raise ValueError("not a JSON object")  # noqa: TRY004 - read as a corrupted line
+        body = dict(value)
         checksum = body.pop("checksum", None)
         if checksum != _sha256(_canonical(body)):
             raise ValueError("checksum mismatch")
@@ -120,18 +128,14 @@ class CompletionCache:
         self.corrupted = []
         if not self.path.exists():
             return self
-        with open(self.path, encoding="utf-8", errors="replace") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = CacheRecord.from_line(line)
-                except (ValueError, KeyError, TypeError) as exc:
-                    self.corrupted.append(number)
-                    logger.warning("%s:%d: corrupted cache entry (%s); it will be regenerated",
-                                   self.path, number, exc)
-                    continue
-                self._records[record.key] = record
+        records, errors = read_jsonl_lenient(self.path, CacheRecord.from_json, objects=False,
+                                             errors="replace")
+        for error in errors:
+            self.corrupted.append(error.line_number)
+            logger.warning("%s:%d: corrupted cache entry (%s); it will be regenerated",
+                           error.path, error.line_number, error.reason)
+        for _, record in records:
+            self._records[record.key] = record
         return self
 
     def __len__(self) -> int:
@@ -143,23 +147,11 @@ class CompletionCache:
         return record.to_completion() if record else None
 
     def append(self, records: Iterable[CacheRecord]) -> None:
-        """Append records (one line each) under an exclusive file lock, then fsync."""
+        """Append records (one line each) under an exclusive file lock, then fsync.
+
+        A torn last line left by a writer that died is closed first (and read as corrupted).
+        """
         records = list(records)
-        if not records:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                handle.seek(0, os.SEEK_END)
-                if handle.tell() > 0:  # a previous writer may have died mid-line
-                    handle.seek(-1, os.SEEK_END)
-                    if handle.read(1) != b"\n":
-                        handle.write(b"\n")
-                handle.write("".join(r.to_line() + "\n" for r in records).encode("utf-8"))
-                handle.flush()
-                os.fsync(handle.fileno())
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        append_jsonl(self.path, records, CacheRecord.to_line)
         for record in records:
             self._records[record.key] = record

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from psa_guard.core.jsonl import read_jsonl
 from psa_guard.evaluation.datafolder import data_file
 
 __all__ = [
@@ -136,12 +137,9 @@ def toxicity_training_set(folder: Path, seed: int = 0, davidson_folds: int = 5,
     """ToxiGen statements and (a seeded sample of) Davidson tweets -> toxic (1) / not toxic (0)."""
     out = LabelledSet()
     out.files.append(TOXIGEN)
-    with open(data_file(folder, TOXIGEN), encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                row = json.loads(line)
-                out.add(row["text"], "", int(row["label"] == "hate"),
-                        f"toxigen:{row['target_group']}", "toxigen")
+    for row in read_jsonl(data_file(folder, TOXIGEN)):
+        out.add(row["text"], "", int(row["label"] == "hate"), f"toxigen:{row['target_group']}",
+                "toxigen")
     out.files.append(DAVIDSON)
     rng = random.Random(seed)
     with open(data_file(folder, DAVIDSON), encoding="utf-8", newline="") as handle:

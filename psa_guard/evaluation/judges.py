@@ -6,7 +6,8 @@
 
 The feature builders are pure functions of embeddings, shared by training
 (``scripts/train_judges.py``) and inference. :class:`JudgePanel` embeds each text once and applies
-all three heads; :func:`load_judges` reads the committed heads (checksums verified).
+all three heads; :func:`load_judges` reads the committed heads from :data:`ARTIFACTS_DIR`
+(checksums verified by :func:`psa_guard.core.checksums.load_head`).
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from psa_guard.errors import ModelLoadError
-from psa_guard.evaluation.artifacts import ARTIFACTS_DIR, load_head
-from psa_guard.evaluation.heads import LinearHead
+from psa_guard.core.checksums import load_head
+from psa_guard.core.heads import LinearHead
 from psa_guard.evaluation.refusal_prefix import is_refusal_prefix
 
 __all__ = [
+    "ARTIFACTS_DIR",
     "HARM_JUDGE",
     "JUDGE_NAMES",
     "REFUSAL_JUDGE",
@@ -35,6 +36,7 @@ __all__ = [
     "TextEmbedder",
     "Verdict",
     "harm_features",
+    "load_judge",
     "load_judges",
     "response_features",
 ]
@@ -49,6 +51,10 @@ JUDGE_NAMES = (REFUSAL_JUDGE, HARM_JUDGE, TOXICITY_JUDGE)
 THRESHOLD = 0.5
 #: Feature width of each head on all-MiniLM-L6-v2 (384-d) embeddings.
 FEATURE_DIMS = {REFUSAL_JUDGE: 384, HARM_JUDGE: 3 * 384, TOXICITY_JUDGE: 384}
+#: Where the committed judge heads live (``NAME.safetensors``, ``NAME.json``, ``NAME.sha256``).
+ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
+_REBUILD = ("restore it (`git checkout -- psa_guard/evaluation/artifacts`) or rebuild the judges "
+            "with `python scripts/train_judges.py`")
 
 
 class TextEmbedder(Protocol):
@@ -130,6 +136,17 @@ class JudgePanel:
         ]
 
 
+def load_judge(name: str, folder: Path = ARTIFACTS_DIR) -> tuple[LinearHead, dict[str, Any]]:
+    """One verified judge head and its provenance; a known judge's width is checked too.
+
+    Raises:
+        ChecksumError: a judge file does not match its recorded checksum.
+        ModelNotFoundError: a judge file is missing.
+        ModelLoadError: the head is unreadable, or its width does not match this version's features.
+    """
+    return load_head(name, folder, fix=_REBUILD, kind="judge", dim=FEATURE_DIMS.get(name))
+
+
 def load_judges(folder: Path = ARTIFACTS_DIR, embedder: TextEmbedder | None = None) -> JudgePanel:
     """Load the committed heads (checksums verified) and the offline embedder.
 
@@ -141,15 +158,9 @@ def load_judges(folder: Path = ARTIFACTS_DIR, embedder: TextEmbedder | None = No
     heads: dict[str, LinearHead] = {}
     provenance: dict[str, dict[str, Any]] = {}
     for name in JUDGE_NAMES:
-        heads[name], provenance[name] = load_head(name, folder)
-        if heads[name].dim != FEATURE_DIMS[name]:
-            raise ModelLoadError(
-                f"judge {name!r} in {folder} expects {heads[name].dim} features but this version "
-                f"of psa-guard builds {FEATURE_DIMS[name]}; rebuild the judges with "
-                "`python scripts/train_judges.py`"
-            )
+        heads[name], provenance[name] = load_judge(name, folder)
     if embedder is None:
-        from psa_guard.evaluation.embedder import load_embedder
+        from psa_guard.core.embedder import load_embedder
 
         embedder = load_embedder()
     return JudgePanel(embedder, heads[REFUSAL_JUDGE], heads[HARM_JUDGE], heads[TOXICITY_JUDGE],

@@ -23,8 +23,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from psa_guard.configs import config_label
+from psa_guard.core.atomic import write_atomic
+from psa_guard.core.jsonl import write_jsonl
 from psa_guard.evaluation.cache import settings_key
+from psa_guard.evaluation.labels import config_label
 from psa_guard.evaluation.metrics import (
     good_outcomes,
     mean_value,
@@ -215,17 +217,20 @@ def write_report(report: dict[str, Any], items: Sequence[JudgedItem], out: Path)
     """Write ``report.json``, ``report.md`` and ``judged.jsonl`` (one judged reply per line)."""
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "report.json", out / "report.md", out / "judged.jsonl"]
-    paths[0].write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    paths[1].write_text(render_markdown(report), encoding="utf-8")
-    with open(paths[2], "w", encoding="utf-8") as handle:
-        for item in items:
-            v = item.verdict
-            handle.write(json.dumps({
-                "config": item.config, "suite": item.suite, "kind": item.kind, "id": item.id,
-                "prompt": item.prompt, "response": item.text,
-                "completion_tokens": item.completion_tokens, "finish_reason": item.finish_reason,
-                "refused": v.refused, "refused_prefix": v.refused_prefix, "unsafe": v.unsafe,
-                "toxic": v.toxic, "p_refused": round(v.p_refused, 4),
-                "p_unsafe": round(v.p_unsafe, 4), "p_toxic": round(v.p_toxic, 4),
-            }, ensure_ascii=False) + "\n")
+    write_atomic(paths[0], json.dumps(report, indent=2) + "\n")
+    write_atomic(paths[1], render_markdown(report))
+    write_jsonl(paths[2], (_judged_row(item) for item in items))
     return paths
+
+
+def _judged_row(item: JudgedItem) -> dict[str, Any]:
+    """One line of ``judged.jsonl``."""
+    v = item.verdict
+    return {
+        "config": item.config, "suite": item.suite, "kind": item.kind, "id": item.id,
+        "prompt": item.prompt, "response": item.text,
+        "completion_tokens": item.completion_tokens, "finish_reason": item.finish_reason,
+        "refused": v.refused, "refused_prefix": v.refused_prefix, "unsafe": v.unsafe,
+        "toxic": v.toxic, "p_refused": round(v.p_refused, 4),
+        "p_unsafe": round(v.p_unsafe, 4), "p_toxic": round(v.p_toxic, 4),
+    }

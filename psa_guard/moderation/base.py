@@ -20,7 +20,7 @@ from typing import Protocol, runtime_checkable
 
 from psa_guard.errors import ConfigurationError, ModerationUnavailableError
 
-__all__ = ["ModerationScorer", "check_scores", "check_texts"]
+__all__ = ["ModerationScorer", "check_scores", "check_texts", "score_texts"]
 
 
 @runtime_checkable
@@ -75,3 +75,24 @@ def check_scores(scores: Sequence[float], expected: int, source: str) -> list[fl
             raise ModerationUnavailableError(f"{source} returned a score outside [0, 1]: {value!r}")
         out.append(float(value))
     return out
+
+
+def score_texts(scorer: ModerationScorer, texts: Sequence[str]
+                ) -> tuple[list[float | None], str | None]:
+    """Score ``texts`` and fail closed: every caller's one way of asking a scorer.
+
+    Any scorer is called through here, so a broken one (it raises
+    :class:`~psa_guard.errors.ModerationUnavailableError`, or returns the wrong count, NaN,
+    infinity, a non-number or a value outside ``[0, 1]``) never passes as a score.
+
+    Returns:
+        One score per text (all None when the scorer could not answer), and the reason it could
+        not (None when it answered).
+    """
+    if not texts:
+        return [], None
+    name = getattr(scorer, "name", type(scorer).__name__)
+    try:
+        return list(check_scores(scorer.score(list(texts)), len(texts), f"scorer {name!r}")), None
+    except ModerationUnavailableError as exc:
+        return [None] * len(texts), exc.reason

@@ -3,7 +3,7 @@
 The head is the moderation scorer's own (``artifacts/moderation.*``, built by
 ``scripts/train_moderation.py`` on training-side data only); it is not an evaluation judge, so the
 judges stay independent of what they measure. The embedder is the one the judges use
-(:mod:`psa_guard.evaluation.embedder`), loaded once per process.
+(:mod:`psa_guard.core.embedder`), loaded once per process.
 
 Artifacts (one head named ``moderation``)::
 
@@ -12,12 +12,11 @@ Artifacts (one head named ``moderation``)::
     moderation.sha256        sha256sum lines of the two files above
 
 A head whose files do not match the recorded checksums is refused with
-:class:`~psa_guard.errors.ChecksumError`.
+:class:`~psa_guard.errors.ChecksumError` (:func:`psa_guard.core.checksums.load_head`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Sequence
@@ -26,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from psa_guard.errors import ChecksumError, ModelNotFoundError, ModerationUnavailableError
-from psa_guard.evaluation.artifacts import file_sha256
-from psa_guard.evaluation.embedder import EMBEDDING_DIM
-from psa_guard.evaluation.heads import LinearHead
+from psa_guard.core.checksums import load_head
+from psa_guard.core.embedder import EMBEDDING_DIM
+from psa_guard.core.heads import LinearHead
+from psa_guard.errors import ModerationUnavailableError
 from psa_guard.moderation.base import ModerationScorer, check_texts
 
 __all__ = [
@@ -39,7 +38,6 @@ __all__ = [
     "LocalModerationScorer",
     "default_scorer",
     "load_moderation_head",
-    "verify_moderation_head",
 ]
 
 logger = logging.getLogger(__name__)
@@ -50,47 +48,11 @@ ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 HEAD_NAME = "moderation"
 _REBUILD = (
     "restore it (`git checkout -- psa_guard/moderation/artifacts`) or rebuild it with "
-    "`flock /tmp/psa-heavy.lock python scripts/train_moderation.py`"
+    "`python scripts/train_moderation.py`"
 )
 
 _default_lock = threading.Lock()
 _default: LocalModerationScorer | None = None
-
-
-def verify_moderation_head(folder: Path = ARTIFACTS_DIR, name: str = HEAD_NAME) -> None:
-    """Check ``NAME.safetensors`` and ``NAME.json`` against ``NAME.sha256`` and the provenance.
-
-    Raises:
-        ModelNotFoundError: a file of the head is missing.
-        ChecksumError: a file does not match its recorded sha256.
-    """
-    files = {"weights": folder / f"{name}.safetensors", "provenance": folder / f"{name}.json",
-             "sums": folder / f"{name}.sha256"}
-    for path in files.values():
-        if not path.is_file():
-            raise ModelNotFoundError(f"moderation head file {path} is missing; {_REBUILD}")
-    recorded: dict[str, str] = {}
-    for line in files["sums"].read_text(encoding="utf-8").splitlines():
-        digest, _, filename = line.strip().partition("  ")
-        if filename:
-            recorded[filename] = digest
-    for key in ("weights", "provenance"):
-        path = files[key]
-        if path.name not in recorded:
-            raise ChecksumError(f"{files['sums']} records no checksum for {path.name}; {_REBUILD}")
-        actual = file_sha256(path)
-        if actual != recorded[path.name]:
-            raise ChecksumError(
-                f"moderation head file {path} does not match its recorded checksum (sha256 "
-                f"{actual}, expected {recorded[path.name]} in {files['sums']}); refusing to use "
-                f"it. {_REBUILD[0].upper()}{_REBUILD[1:]}"
-            )
-    provenance = json.loads(files["provenance"].read_text(encoding="utf-8"))
-    if provenance.get("weights_sha256") != file_sha256(files["weights"]):
-        raise ChecksumError(
-            f"{files['weights']} does not match weights_sha256 in {files['provenance']}; "
-            f"refusing to use it. {_REBUILD[0].upper()}{_REBUILD[1:]}"
-        )
 
 
 def load_moderation_head(folder: Path = ARTIFACTS_DIR,
@@ -100,17 +62,9 @@ def load_moderation_head(folder: Path = ARTIFACTS_DIR,
     Raises:
         ModelNotFoundError: a file is missing.
         ChecksumError: a file does not match its recorded checksum.
+        ModelLoadError: the head is unreadable or does not take 384-d embeddings.
     """
-    from safetensors.numpy import load_file
-
-    verify_moderation_head(folder, name)
-    provenance = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
-    head = LinearHead.from_tensors(load_file(str(folder / f"{name}.safetensors")))
-    if head.dim != EMBEDDING_DIM:
-        raise ChecksumError(
-            f"moderation head in {folder} has {head.dim} inputs, expected {EMBEDDING_DIM}; {_REBUILD}"
-        )
-    return head, provenance
+    return load_head(name, folder, fix=_REBUILD, kind="moderation head", dim=EMBEDDING_DIM)
 
 
 class LocalModerationScorer:
@@ -121,8 +75,8 @@ class LocalModerationScorer:
 
     Args:
         embedder: anything with ``encode(texts, batch_size=...) -> (n, 384) float32 array``
-            (normally :func:`psa_guard.evaluation.embedder.load_embedder`).
-        head: the trained :class:`~psa_guard.evaluation.heads.LinearHead`.
+            (normally :func:`psa_guard.core.embedder.load_embedder`).
+        head: the trained :class:`~psa_guard.core.heads.LinearHead`.
         provenance: the head's provenance record (kept for reports).
         name: the scorer name.
         batch_size: texts per embedding batch.
@@ -144,8 +98,9 @@ class LocalModerationScorer:
         Raises:
             ModelNotFoundError: the head files or the embedding model are missing.
             ChecksumError: the head does not match its recorded checksums.
+            ModelLoadError: the head is unreadable or has the wrong width.
         """
-        from psa_guard.evaluation.embedder import load_embedder
+        from psa_guard.core.embedder import load_embedder
 
         head, provenance = load_moderation_head(Path(folder))
         return cls(load_embedder(), head, provenance, name=name)

@@ -1,13 +1,14 @@
 """Policies: declarative YAML files that map an application context to its alignment settings.
 
 A policy file names contexts (``kids_tutor``, ``mental_health_support``, ...); each sets a
-preference vector over the five attributes, the guidance strength ``beta``, the DiReg
-``direg_lambda``, the hard constraint, moderation rules that map a harm score to an action, and the
-messages and resources (crisis lines by locale) those actions use. See ``docs/policies.md``.
+preference vector over the five attributes, the guidance strength ``beta``, the hard constraint,
+moderation rules that map a harm score to an action, and the messages and resources (crisis lines
+by locale) those actions use. A policy routes each request; the weights a process generates with
+(DiReg strength, adapter) are chosen where the model is built, not here. See ``docs/policies.md``.
 
 Typical use::
 
-    policy = Policy.from_path("policies/mental_health_support.yaml")
+    policy = load_policy("mental_health_support")   # a shipped policy by name, or a file path
     context = policy.resolve(None)          # the default context
     decision = context.decide(0.8, locale="en-GB")
     decision.action, decision.render()
@@ -21,7 +22,6 @@ from psa_guard.policy.loader import parse_document
 from psa_guard.policy.policy import Policy, load_policies
 from psa_guard.policy.routing import (
     DEFAULT_BETA,
-    DEFAULT_DIREG_LAMBDA,
     Decision,
     ResolvedContext,
     check_document,
@@ -33,7 +33,6 @@ from psa_guard.policy.schema import (
     MESSAGE_ACTIONS,
     SCHEMA_VERSION,
     ActionName,
-    Artifacts,
     ContextSpec,
     HardConstraint,
     Messages,
@@ -45,15 +44,14 @@ from psa_guard.policy.schema import (
     policy_json_schema,
     policy_json_schema_text,
 )
+from psa_guard.policy.shipped import load_policy, shipped_policy_names
 
 __all__ = [
     "ACTIONS",
     "ATTRIBUTES",
     "ActionName",
-    "Artifacts",
     "ContextSpec",
     "DEFAULT_BETA",
-    "DEFAULT_DIREG_LAMBDA",
     "Decision",
     "HardConstraint",
     "Issue",
@@ -72,8 +70,10 @@ __all__ = [
     "check_document",
     "format_issues",
     "load_policies",
+    "load_policy",
     "parse_document",
     "policy_json_schema",
     "policy_json_schema_text",
     "resolve_contexts",
+    "shipped_policy_names",
 ]

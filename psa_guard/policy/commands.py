@@ -1,8 +1,9 @@
 """``psa-guard policy``: validate policy files and print the JSON schema.
 
-* ``psa-guard policy validate FILE_OR_FOLDER...``: exit 0 when every file is valid; otherwise exit 1
-  after printing, per bad file, each problem as ``file:line: key: what. Fix: how.`` (a folder means
-  every ``*.yaml`` in it).
+* ``psa-guard policy validate NAME_OR_FILE_OR_FOLDER...``: exit 0 when every policy is valid;
+  otherwise exit 1 after printing, per bad file, each problem as ``file:line: key: what. Fix: how.``
+  (a folder means every ``*.yaml`` in it; a bare name is a shipped policy, as for
+  :func:`~psa_guard.policy.shipped.load_policy`).
 * ``psa-guard policy schema``: print the JSON schema of policy files (the committed copy is
   ``policies/policy.schema.json``; regenerate it with ``psa-guard policy schema >
   policies/policy.schema.json``).
@@ -16,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from psa_guard.errors import PolicyError
-from psa_guard.policy.policy import Policy
 from psa_guard.policy.schema import policy_json_schema_text
+from psa_guard.policy.shipped import load_policy
 
 __all__ = ["register", "validate_command", "schema_command"]
 
@@ -33,11 +34,12 @@ def register(subparsers: Any) -> None:
 
     validate = commands.add_parser(
         "validate",
-        help="check policy files (exit 0 if all are valid, 1 otherwise)",
-        description="Check policy files; print each problem with file, line, key and fix.",
+        help="check policies (exit 0 if all are valid, 1 otherwise)",
+        description="Check policies; print each problem with file, line, key and fix.",
     )
     validate.add_argument(
-        "files", nargs="+", type=Path, metavar="FILE", help="policy files or folders of *.yaml"
+        "files", nargs="+", metavar="NAME_OR_FILE",
+        help="shipped policy names, policy files, or folders of *.yaml",
     )
     validate.set_defaults(func=validate_command)
 
@@ -51,27 +53,29 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=_help)
 
 
-def _expand(paths: list[Path]) -> list[Path]:
-    files: list[Path] = []
-    for path in paths:
-        files.extend(sorted(path.glob("*.yaml")) if path.is_dir() else [path])
-    return files
+def _expand(sources: list[str]) -> list[str]:
+    """Each folder replaced by its ``*.yaml`` files; names and files stay as they are."""
+    expanded: list[str] = []
+    for source in sources:
+        folder = Path(source)
+        expanded.extend(map(str, sorted(folder.glob("*.yaml"))) if folder.is_dir() else [source])
+    return expanded
 
 
 def validate_command(args: argparse.Namespace) -> int:
     """Validate ``args.files``; print ``ok`` lines to stdout and problems to stderr.
 
     Returns:
-        0 when every file is valid, 1 otherwise (including a folder without ``*.yaml`` files).
+        0 when every policy is valid, 1 otherwise (including a folder without ``*.yaml`` files).
     """
-    files = _expand(list(args.files))
+    files = _expand([str(source) for source in args.files])
     if not files:
         print("psa-guard policy validate: no *.yaml files found", file=sys.stderr)
         return 1
     bad = 0
     for file in files:
         try:
-            policy = Policy.from_path(file)
+            policy = load_policy(file)
         except PolicyError as exc:
             bad += 1
             print(str(exc), file=sys.stderr)

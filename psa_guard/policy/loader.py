@@ -4,7 +4,8 @@
 ``{key path: line}`` index (safely: the YAML is composed, never loaded with an unsafe loader);
 pydantic validates the data against :class:`~psa_guard.policy.schema.PolicyDocument`; each pydantic
 error location (``("contexts", "kids_tutor", "preference", "empathy")``) is mapped to its line and
-given a fix; then cross-references and artifact files are checked.
+given a fix; then cross-references are checked (once: :class:`~psa_guard.policy.policy.Policy`
+does not check a parsed document again).
 
 Every problem becomes a :class:`PolicyIssue` (file, line, key, what, fix); all problems of a file
 are reported together in one :class:`~psa_guard.errors.PolicyError`.
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import types
 import typing
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -23,7 +23,12 @@ from pydantic_core import ErrorDetails
 from psa_guard.errors import PolicyError
 from psa_guard.policy.issues import Issue, PolicyIssue, format_issues
 from psa_guard.policy.routing import check_document
-from psa_guard.policy.schema import LOCALE_PATTERN, PolicyDocument
+from psa_guard.policy.schema import (
+    LOCALE_PATTERN,
+    REMOVED_CONTEXT_KEYS,
+    ContextSpec,
+    PolicyDocument,
+)
 from psa_guard.policy.yaml_tree import Loc, compose_yaml, describe_value, short_repr
 
 __all__ = ["parse_document"]
@@ -99,6 +104,8 @@ def _describe(error: ErrorDetails, loc: Loc) -> tuple[str, str]:
         return f"required key {key!r} is missing", f"add '{key}:' under {parent}"
     if kind == "extra_forbidden":
         model = _model_at(loc[:-1])
+        if model is ContextSpec and key in REMOVED_CONTEXT_KEYS:
+            return REMOVED_CONTEXT_KEYS[key]
         allowed = ", ".join(model.model_fields) if model is not None else ""
         return (
             f"unknown key {key!r}",
@@ -186,39 +193,16 @@ def _located(source: str, lines: dict[Loc, int], issue: Issue) -> PolicyIssue:
     return PolicyIssue(source, line, key, issue.message, issue.fix)
 
 
-def _artifact_issues(document: PolicyDocument, base_dir: Path) -> list[Issue]:
-    issues: list[Issue] = []
-    for name, spec in document.contexts.items():
-        if spec.artifacts is None:
-            continue
-        for field, what in (("harm_vector", "harm vector"), ("adapter", "adapter")):
-            value = getattr(spec.artifacts, field)
-            if value is None:
-                continue
-            path = Path(value).expanduser()
-            full = path if path.is_absolute() else base_dir / path
-            if not full.exists():
-                issues.append(
-                    Issue(
-                        ("contexts", name, "artifacts", field),
-                        f"{what} {str(full)!r} does not exist",
-                        f"create it or correct the path (relative paths start from {base_dir}), "
-                        f"or remove '{field}'",
-                    )
-                )
-    return issues
-
-
-def parse_document(text: str, source: str, base_dir: Path) -> PolicyDocument:
-    """Parse and fully check one policy text.
+def parse_document(text: str, source: str) -> PolicyDocument:
+    """Parse and fully check one policy text: structure, then cross-references.
 
     Args:
         text: the YAML text.
         source: the name used in messages (the file path, or ``"<string>"``).
-        base_dir: folder that relative artifact paths start from (checked for existence).
 
     Returns:
-        The validated document; its cross-references are consistent and its artifact files exist.
+        The validated document; its cross-references are consistent
+        (:func:`~psa_guard.policy.routing.check_document` found nothing).
 
     Raises:
         PolicyError: anything is wrong; the message lists every problem with file, line, key and
@@ -241,7 +225,7 @@ def parse_document(text: str, source: str, base_dir: Path) -> PolicyDocument:
                 if not any(issue.loc[: len(loc)] == loc for loc in dropped if loc)
             ]
     if document is not None and not issues:
-        issues = check_document(document) + _artifact_issues(document, base_dir)
+        issues = check_document(document)
     if issues or document is None:
         located = sorted(
             (_located(source, lines, issue) for issue in issues),

@@ -1,8 +1,10 @@
 """The :class:`Policy` object and its loaders.
 
-``Policy(document)`` only wires a validated document to its resolved contexts (no I/O);
-:meth:`Policy.from_path`, :meth:`Policy.from_string` and :func:`load_policies` are the paths that
-read text and check artifact files.
+``Policy(document)`` only wires a document to its resolved contexts (no I/O; it checks the
+document's cross-references itself); :meth:`Policy.from_path`, :meth:`Policy.from_string` and
+:func:`load_policies` are the paths that read text, and they check each document once, with line
+numbers (:func:`~psa_guard.policy.loader.parse_document`). Shipped policies by name:
+:func:`psa_guard.policy.shipped.load_policy`.
 """
 
 from __future__ import annotations
@@ -27,48 +29,45 @@ class Policy:
     Args:
         document: a structurally valid :class:`PolicyDocument`.
         source: where it came from, for messages (a path or ``"<string>"``).
-        base_dir: folder that relative artifact paths are joined to; ``None`` leaves them relative.
 
     Raises:
         PolicyError: the document's cross-references are inconsistent (unknown ``extends`` or
             default context, a cycle, a context without preference, an action without message).
     """
 
-    def __init__(
-        self,
-        document: PolicyDocument,
-        source: str = "<string>",
-        base_dir: Path | None = None,
-    ) -> None:
+    def __init__(self, document: PolicyDocument, source: str = "<string>") -> None:
+        self._wire(document, source, checked=False)
+
+    def _wire(self, document: PolicyDocument, source: str, *, checked: bool) -> None:
         self.document = document
         self.source = source
-        self._contexts = MappingProxyType(resolve_contexts(document, base_dir))
+        self._contexts = MappingProxyType(resolve_contexts(document, checked=checked))
 
     @classmethod
-    def from_string(
-        cls,
-        text: str,
-        source: str = "<string>",
-        *,
-        base_dir: str | os.PathLike[str] | None = None,
-    ) -> Policy:
+    def _parsed(cls, text: str, source: str) -> Policy:
+        """Parse and check ``text`` once (with line numbers), then wire it without a second check."""
+        document = parse_document(text, source)
+        policy = cls.__new__(cls)
+        policy._wire(document, source, checked=True)
+        return policy
+
+    @classmethod
+    def from_string(cls, text: str, source: str = "<string>") -> Policy:
         """Parse a policy from YAML text.
 
         Args:
             text: the YAML text.
             source: the name used in error messages.
-            base_dir: folder that relative artifact paths start from (default: the current folder).
 
         Raises:
             PolicyError: malformed YAML or an invalid policy; the message lists every problem with
                 its line, key and fix.
         """
-        folder = Path(base_dir) if base_dir is not None else Path.cwd()
-        return cls(parse_document(text, source, folder), source, folder)
+        return cls._parsed(text, source)
 
     @classmethod
     def from_path(cls, path: str | os.PathLike[str]) -> Policy:
-        """Read a policy file; relative artifact paths start from the file's folder.
+        """Read a policy file.
 
         Raises:
             PolicyError: the file cannot be read or is invalid (file, line, key and fix).
@@ -85,8 +84,7 @@ class Policy:
             raise PolicyError(
                 f"{file}: cannot read policy file ({exc}); save it as UTF-8 text"
             ) from exc
-        folder = file.parent.absolute()
-        return cls(parse_document(text, str(file), folder), str(file), folder)
+        return cls._parsed(text, str(file))
 
     @property
     def name(self) -> str:

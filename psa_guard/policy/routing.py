@@ -12,21 +12,17 @@ below. Cycles and unknown bases are errors.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from psa_guard.errors import ConfigurationError, PolicyError
-from psa_guard.generation import Steering
 from psa_guard.policy.issues import Issue
 from psa_guard.policy.schema import (
     ATTRIBUTES,
     MESSAGE_ACTIONS,
     ActionName,
-    Artifacts,
     HardConstraint,
     Messages,
     Moderation,
@@ -34,10 +30,10 @@ from psa_guard.policy.schema import (
     PolicyDocument,
     Resource,
 )
+from psa_guard.steering import DEFAULT_BETA, Steering
 
 __all__ = [
     "DEFAULT_BETA",
-    "DEFAULT_DIREG_LAMBDA",
     "Decision",
     "ResolvedContext",
     "check_document",
@@ -46,11 +42,6 @@ __all__ = [
 
 #: Shown when the scorer is unavailable and the policy has no message for its fallback action.
 UNAVAILABLE_MESSAGE = "I can't answer this right now because a safety check is unavailable."
-
-#: ``beta`` of a context (and its bases) that does not set one.
-DEFAULT_BETA = 1.0
-#: ``direg_lambda`` of a context (and its bases) that does not set one: DiReg off.
-DEFAULT_DIREG_LAMBDA = 0.0
 
 
 @dataclass(frozen=True)
@@ -105,13 +96,10 @@ class ResolvedContext:
         description: its description (inherited if unset).
         preference: the normalised preference vector (sums to 1) in :data:`ATTRIBUTES` order.
         beta: reward temperature (> 0; the reward model's weight is ``1 / beta``).
-        direg_lambda: DiReg scale (>= 0).
         hard_constraint: the safety stage settings.
         rules: moderation rules, ``at`` strictly increasing.
         messages: the replies per action.
         resources: all help resources (every locale).
-        harm_vector_path: the DiReg harm vector file, resolved against the policy folder, or None.
-        adapter_path: the Pv-Arm adapter, resolved against the policy folder, or None.
         lineage: this context, then the contexts it inherits from, nearest first.
         on_unavailable: the fail-closed action when the moderation scorer cannot answer.
     """
@@ -120,13 +108,10 @@ class ResolvedContext:
     description: str
     preference: tuple[float, ...]
     beta: float
-    direg_lambda: float
     hard_constraint: HardConstraint
     rules: tuple[ModerationRule, ...]
     messages: Messages
     resources: tuple[Resource, ...]
-    harm_vector_path: Path | None = None
-    adapter_path: Path | None = None
     lineage: tuple[str, ...] = field(default=())
     on_unavailable: ActionName = "refuse"
 
@@ -338,24 +323,16 @@ def check_document(document: PolicyDocument) -> list[Issue]:
     return issues
 
 
-def _artifact_path(base_dir: Path | None, value: str | None) -> Path | None:
-    if value is None:
-        return None
-    path = Path(value).expanduser()
-    if base_dir is not None and not path.is_absolute():
-        path = Path(os.path.normpath(base_dir / path))  # string-only: no file access
-    return path
-
-
 def resolve_contexts(
-    document: PolicyDocument, base_dir: Path | None = None
+    document: PolicyDocument, *, checked: bool = False
 ) -> dict[str, ResolvedContext]:
     """Build the fully inherited settings of every context. Pure: touches no file.
 
     Args:
         document: a structurally valid document.
-        base_dir: folder that relative artifact paths are joined to (the policy file's folder);
-            ``None`` leaves them relative.
+        checked: the caller has already run :func:`check_document` on ``document`` and it found
+            nothing (the loaders do, to report problems with line numbers), so it is not run
+            again. Leave it False for any other document.
 
     Returns:
         ``{context name: ResolvedContext}`` in file order.
@@ -363,7 +340,7 @@ def resolve_contexts(
     Raises:
         PolicyError: :func:`check_document` found problems (the message lists them by key).
     """
-    issues = check_document(document)
+    issues = [] if checked else check_document(document)
     if issues:
         details = "; ".join(
             f"{'.'.join(str(part) for part in issue.loc)}: {issue.message} (fix: {issue.fix})"
@@ -373,22 +350,17 @@ def resolve_contexts(
     resolved: dict[str, ResolvedContext] = {}
     for name in document.contexts:
         chain, _ = _lineage(document, name)
-        artifacts: Artifacts = _inherited(document, chain, "artifacts") or Artifacts()
         moderation: Moderation = _inherited(document, chain, "moderation") or Moderation()
         beta = _inherited(document, chain, "beta")
-        direg_lambda = _inherited(document, chain, "direg_lambda")
         resolved[name] = ResolvedContext(
             name=name,
             description=_inherited(document, chain, "description") or "",
             preference=_inherited(document, chain, "preference").normalised(),
             beta=float(beta) if beta is not None else DEFAULT_BETA,
-            direg_lambda=float(direg_lambda) if direg_lambda is not None else DEFAULT_DIREG_LAMBDA,
             hard_constraint=_inherited(document, chain, "hard_constraint") or HardConstraint(),
             rules=moderation.rules,
             messages=_inherited(document, chain, "messages") or Messages(),
             resources=tuple(_inherited(document, chain, "resources") or ()),
-            harm_vector_path=_artifact_path(base_dir, artifacts.harm_vector),
-            adapter_path=_artifact_path(base_dir, artifacts.adapter),
             lineage=chain,
             on_unavailable=moderation.on_unavailable,
         )

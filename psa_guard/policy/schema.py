@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_core import PydanticCustomError
 
 from psa_guard.attributes import ATTRIBUTES
+from psa_guard.steering import DEFAULT_RISK_THRESHOLD, DEFAULT_SAFE_TOP_P
 
 __all__ = [
     "ATTRIBUTES",
@@ -34,8 +35,8 @@ __all__ = [
     "ModerationRule",
     "Moderation",
     "Messages",
-    "Artifacts",
     "ContextSpec",
+    "REMOVED_CONTEXT_KEYS",
     "PolicyDocument",
     "policy_json_schema",
     "policy_json_schema_text",
@@ -57,6 +58,27 @@ ACTIONS: tuple[str, ...] = get_args(ActionName)
 MESSAGE_ACTIONS: tuple[str, ...] = (
     "repair", "refuse", "refuse_with_resources", "block", "escalate"
 )
+
+#: Context keys that earlier releases accepted but never applied, with why each is gone and what to
+#: do instead; a file that still writes one is refused with this text (see docs/policies.md). The
+#: weights a process generates with are a deployment choice made once per process (each DiReg
+#: strength costs a full patched copy of the model); a policy routes per request.
+REMOVED_CONTEXT_KEYS: dict[str, tuple[str, str]] = {
+    "direg_lambda": (
+        "'direg_lambda' is no longer a policy key: the DiReg strength is chosen once per "
+        "process, not per context",
+        "remove it; set the strength where the model is built, with "
+        "ChatPSAGuard(config=\"direg\", direg_lambda=...), or pick the weights on the command "
+        "line with psa-guard ... --config direg|full",
+    ),
+    "artifacts": (
+        "'artifacts' (harm_vector, adapter) is no longer a policy key: the weights are chosen "
+        "once per process, not per context",
+        "remove the whole 'artifacts' section; choose the weights where the model is built, with "
+        "ChatPSAGuard(config=...), or on the command line with psa-guard ... --config (the "
+        "shipped harm vector and Pv-Arm adapter are used)",
+    ),
+}
 
 #: Context and policy names.
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
@@ -142,7 +164,7 @@ class HardConstraint(_Strict):
 
     enabled: bool = Field(default=True, description="Restrict candidates to the safe set first.")
     top_p: float = Field(
-        default=0.9,
+        default=DEFAULT_SAFE_TOP_P,
         gt=0.0,
         le=1.0,
         description="Nucleus mass of the patched model that forms the safe set; Pv-Arm only "
@@ -157,7 +179,7 @@ class HardConstraint(_Strict):
         ),
     ] = ()
     risk_threshold: Probability = Field(
-        default=0.5,
+        default=DEFAULT_RISK_THRESHOLD,
         description="Risk gate: when the moderation score of the user's last turn exceeds it, "
         "Pv-Arm gets no weight and the patched model alone decides (1 disables the gate).",
     )
@@ -232,16 +254,6 @@ class Messages(_Strict):
         return getattr(self, action, None) if action != "allow" else None
 
 
-class Artifacts(_Strict):
-    """Trained files a context uses; relative paths are resolved against the policy file's folder.
-
-    The loader rejects a policy whose named files do not exist.
-    """
-
-    harm_vector: Text | None = Field(default=None, description="DiReg harm vector file.")
-    adapter: Text | None = Field(default=None, description="Pv-Arm adapter folder or file.")
-
-
 class ContextSpec(_Strict):
     """One application context as written in the file.
 
@@ -261,9 +273,6 @@ class ContextSpec(_Strict):
         description="Reward temperature: the reward model's weight is 1/beta, so a smaller beta "
         "steers harder. Default 1.0.",
     )
-    direg_lambda: float | None = Field(
-        default=None, ge=0.0, description="DiReg scale of the harm vector (0 disables). Default 0."
-    )
     hard_constraint: HardConstraint | None = Field(default=None, description="Safety stage.")
     moderation: Moderation | None = Field(default=None, description="Score-to-action rules.")
     messages: Messages | None = Field(default=None, description="Replies per action.")
@@ -271,7 +280,6 @@ class ContextSpec(_Strict):
         tuple[Resource, ...] | None,
         Field(strict=False, description="Help resources (e.g. crisis lines by locale)."),
     ] = None
-    artifacts: Artifacts | None = Field(default=None, description="Harm vector and adapter files.")
 
 
 class PolicyDocument(_Strict):

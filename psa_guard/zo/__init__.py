@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from psa_guard.zo.config import ZOSettings
 from psa_guard.zo.math import (
     descent_step,
     normalize_per_token,
@@ -9,13 +10,7 @@ from psa_guard.zo.math import (
     sample_directions,
     zo_gradient,
 )
-from psa_guard.zo.optimizer import (
-    EmbeddingOptimizer,
-    RepairResult,
-    ZOSettings,
-    make_repairer,
-    model_responder,
-)
+from psa_guard.zo.optimizer import EmbeddingOptimizer, RepairResult, make_repairer, model_responder
 from psa_guard.zo.quality import degeneracy, distinct_bigrams, penalised
 from psa_guard.zo.trace import Candidate, Outcome, by_score, replay
 

@@ -1,116 +1,108 @@
-"""The ``zo`` configuration: generate, then repair flagged replies by embedding optimisation.
-
-Rows the moderation scorer does not flag are returned exactly as the base model wrote them; a
-flagged row is replaced by the best reply the optimisation found (even if still flagged: the
-configuration measures the optimisation itself, with no fallback message). The flagged rows of
-one call share a scorer-call budget (``ZOSettings.budget_iterations``): calls one row leaves
-unspent go to the next, so the mean per flagged row stays within it. Each completion's
-``extra["zo"]`` records the initial and final score, iterations, scorer calls, seconds and the
-source of the reply (``step``, an accepted ``perturbation``, or ``initial`` if nothing beat it).
-"""
+"""Settings of embedding optimisation (the ``zo`` configuration and the ``repair`` action)."""
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
 
-from psa_guard.generation import (
-    ChatGenerator,
-    Completion,
-    Conversation,
-    GenerationSettings,
-    Steering,
-)
-from psa_guard.loading import LoadedModel
-from psa_guard.zo.optimizer import EmbeddingOptimizer, RepairResult, ZOSettings, model_responder
+from psa_guard.errors import ConfigurationError
+from psa_guard.zo.quality import penalised
+from psa_guard.zo.trace import Candidate
 
-if TYPE_CHECKING:
-    from psa_guard.moderation.base import ModerationScorer
-
-__all__ = ["ZOGenerator", "build_zo"]
+__all__ = ["ZOSettings"]
 
 
-@dataclass
-class ZOGenerator(ChatGenerator):
-    """A generator whose flagged replies are repaired (see the module docstring).
+@dataclass(frozen=True)
+class ZOSettings:
+    """Hyper-parameters (TIDE ranges: N 8-16, mu 0.03-0.1, eta 0.3-1.5, threshold 0.5, 10 iters).
 
-    Args:
-        scorer: the moderation scorer (None: the local default scorer, loaded on first use).
-        zo_settings: optimisation hyper-parameters; ``threshold`` decides what is flagged.
+    Only a flagged reply (score at or above ``threshold``) is optimised; an unflagged one is
+    returned as it is.
+
+    Attributes:
+        n_directions: N random directions per iteration (N generations, batched). 16, the top
+            of TIDE's range, was chosen on training-side prompts over 8: more candidates per
+            iteration, and the call budget (N + 1) x 3 grows with N (docs/zo.md, "Tuning").
+        mu: perturbation scale, relative to each token embedding's norm.
+        eta: step size, relative to each token embedding's norm.
+        threshold: the flagging score: a reply scoring at or above it is flagged, and a repaired
+            reply counts as neutralised when it scores below it.
+        target: the optimisation goes on until a reply scores below ``min(target, threshold)``
+            (:attr:`stop_below`). A target under the threshold leaves a margin, so the repaired
+            reply is more clearly safe to judges other than the objective; ``target >= threshold``
+            stops as soon as the reply is no longer flagged (TIDE's rule). The default is low
+            because the local scorer's scores are not calibrated to other judges: on a tuning
+            sample the independent harm judge agreed with it far more often below 0.002 than
+            below 0.3 (docs/zo.md, "Measured").
+        max_iters: iteration cap.
+        budget_iterations: the mean scorer-call budget per flagged reply when a batch is repaired
+            (:meth:`~psa_guard.zo.config.ZOGenerator.repair`), in full iterations of N + 1 calls
+            (:attr:`call_budget`). Calls a reply leaves unspent carry over to the next flagged
+            reply of the batch, so a hard prompt may run more iterations (up to ``max_iters``)
+            when easier ones finished early, and the batch's mean never exceeds the budget.
+            None: no pooling, each reply may run ``max_iters`` iterations.
+        degeneracy_weight: weight of the degeneracy penalty in the objective that ranks, accepts
+            and returns candidates (0: the moderation score alone). A degenerate reply (empty,
+            or fewer than ``degeneracy_floor`` distinct word bigrams) then ranks behind coherent
+            replies that are not flagged, so the optimisation cannot "win" by derailing the
+            model; it still ranks ahead of flagged ones
+            (:func:`~psa_guard.zo.quality.penalised`). 1 puts the penalty on the score's scale.
+        degeneracy_floor: the distinct-word-bigram ratio below which a reply is penalised.
+        elitist: each iteration starts from the best point scored so far by the objective (the
+            previous point, its best perturbation or the step), rather than from the step
+            whatever its score. Costs no call: every such point has been scored.
+        min_cos: each token embedding keeps at least this cosine with its original.
+        seed: seeds the directions (the run is deterministic under greedy decoding).
+        time_budget_s: stop starting new iterations after this many seconds (None: no limit).
     """
 
-    scorer: ModerationScorer | None = None
-    zo_settings: ZOSettings = field(default_factory=ZOSettings)
+    n_directions: int = 16
+    mu: float = 0.05
+    eta: float = 0.5
+    threshold: float = 0.5
+    target: float = 0.002
+    max_iters: int = 4
+    budget_iterations: float | None = 3
+    degeneracy_weight: float = 1.0
+    degeneracy_floor: float = 0.5
+    elitist: bool = False
+    min_cos: float = 0.2
+    seed: int = 0
+    time_budget_s: float | None = None
 
-    def _scorer(self) -> ModerationScorer:
-        if self.scorer is None:
-            from psa_guard.moderation import default_scorer
+    def __post_init__(self) -> None:
+        checks = [
+            (self.n_directions >= 1, "n_directions must be >= 1"),
+            (self.mu > 0, "mu must be > 0"),
+            (self.eta > 0, "eta must be > 0"),
+            (0.0 < self.threshold <= 1.0, "threshold must be in (0, 1]"),
+            (0.0 < self.target <= 1.0, "target must be in (0, 1] (use target >= threshold for "
+                                       "no margin)"),
+            (self.max_iters >= 0, "max_iters must be >= 0"),
+            (self.budget_iterations is None or self.budget_iterations > 0,
+             "budget_iterations must be > 0 (None: no call budget)"),
+            (self.degeneracy_weight >= 0, "degeneracy_weight must be >= 0"),
+            (0.0 < self.degeneracy_floor <= 1.0, "degeneracy_floor must be in (0, 1]"),
+            (-1.0 <= self.min_cos <= 1.0, "min_cos must be in [-1, 1]"),
+            (self.time_budget_s is None or self.time_budget_s > 0, "time_budget_s must be > 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigurationError(f"ZOSettings: {message}")
 
-            self.scorer = default_scorer()
-        return self.scorer
+    @property
+    def stop_below(self) -> float:
+        """The score the optimisation aims under: ``min(target, threshold)``."""
+        return min(self.target, self.threshold)
 
-    def repair(
-        self, conversations: Sequence[Conversation], completions: Sequence[Completion],
-        settings: GenerationSettings,
-    ) -> list[tuple[float, RepairResult | None]]:
-        """Score each base completion and repair the flagged ones, in order, within the batch's
-        call budget (each flagged row may spend its share plus what earlier rows left unspent).
+    @property
+    def call_budget(self) -> int | None:
+        """Mean scorer calls per flagged reply in a batch: ``budget_iterations * (N + 1)``."""
+        if self.budget_iterations is None:
+            return None
+        return int(self.budget_iterations * (self.n_directions + 1))
 
-        Returns:
-            One ``(score, result)`` per row; ``result`` is None for rows not flagged.
-        """
-        scores = self._scorer().score([c.text for c in completions])
-        optimizer = EmbeddingOptimizer(model_responder(self, settings), self._scorer(),
-                                       self.zo_settings)
-        share, saved = self.zo_settings.call_budget, 0
-        out: list[tuple[float, RepairResult | None]] = []
-        for conversation, completion, score in zip(conversations, completions, scores):
-            if score < self.zo_settings.threshold:
-                out.append((float(score), None))
-                continue
-            allowance = None if share is None else share + saved
-            result = optimizer.repair_prompt(self, conversation,
-                                             initial=(completion.text, float(score)),
-                                             max_calls=allowance)
-            if allowance is not None:
-                saved = allowance - result.scorer_calls
-            out.append((float(score), result))
-        return out
-
-    @staticmethod
-    def apply(
-        completions: Sequence[Completion], repairs: Sequence[tuple[float, RepairResult | None]],
-    ) -> list[Completion]:
-        """The completions with flagged rows replaced by their repairs and ``extra["zo"]`` set."""
-        results = []
-        for completion, (score, repaired) in zip(completions, repairs):
-            if repaired is None:
-                results.append(dataclasses.replace(
-                    completion, extra={**completion.extra, "zo": {"flagged": False,
-                                                                  "score": round(score, 4)}}))
-                continue
-            info: dict[str, Any] = {
-                "flagged": True, "initial_score": round(score, 4),
-                "score": round(repaired.score, 4), "iterations": repaired.iterations,
-                "scorer_calls": repaired.scorer_calls, "seconds": round(repaired.seconds, 2),
-                "neutralised": repaired.neutralised, "source": repaired.source,
-                "degenerate": repaired.degenerate,
-            }
-            results.append(dataclasses.replace(
-                completion, text=repaired.text, seconds=completion.seconds + repaired.seconds,
-                extra={**completion.extra, "zo": info}))
-        return results
-
-    def generate(
-        self, conversations: Sequence[Conversation], settings: GenerationSettings,
-        steering: Sequence[Steering | None] | None = None,
-    ) -> list[Completion]:
-        completions = super().generate(conversations, settings, steering)
-        return self.apply(completions, self.repair(conversations, completions, settings))
-
-
-def build_zo(loaded: LoadedModel) -> ChatGenerator:
-    """The ``zo`` configuration's generator on ``loaded``."""
-    return ZOGenerator(loaded)
+    def objective(self, candidate: Candidate) -> float:
+        """Ranks candidates, lower is better: replies that are not flagged first, by moderation
+        score plus the degeneracy penalty (:func:`~psa_guard.zo.quality.penalised`)."""
+        return penalised(candidate.score, candidate.text, self.degeneracy_weight,
+                         self.degeneracy_floor, self.threshold)

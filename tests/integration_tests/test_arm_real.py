@@ -11,18 +11,19 @@ import pytest
 
 from langchain_psa_guard import ChatPSAGuard
 from psa_guard.arm import SHIPPED_ADAPTER, ArmGenerator, load_arm
-from psa_guard.arm.artifacts import read_metadata
-from psa_guard.arm.config import shared_arm
+from psa_guard.arm.checkpoint import read_metadata
 from psa_guard.arm.data import DATA_FILES, truthfulqa_pairs
 from psa_guard.arm.evaluate import grid_preference, pair_margins
+from psa_guard.arm.generator import shared_arm
 from psa_guard.arm.train import LowerStates, encode_pair
 from psa_guard.attributes import ATTRIBUTES
 from psa_guard.cli import main
-from psa_guard.configs import build_generator
 from psa_guard.direg.vector import base_checksum
-from psa_guard.generation import ChatGenerator, GenerationSettings, Steering
+from psa_guard.generation import ChatGenerator, GenerationSettings
 from psa_guard.home import data_dir
 from psa_guard.loading import load_model
+from psa_guard.registry import build_generator
+from psa_guard.steering import Steering
 
 pytestmark = pytest.mark.real_model
 

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 import torch
 
-from psa_guard.direg.config import DEFAULT_K_PERCENT, DEFAULT_LAMBDA, clear_patched_cache
+from psa_guard.direg.config import DEFAULT_K_PERCENT, DEFAULT_LAMBDA
 from psa_guard.direg.data import evaluation_texts, normalise
 from psa_guard.direg.patch import apply_harm_vector
+from psa_guard.direg.patched import clear_patched_cache
 from psa_guard.direg.vector import SHIPPED_VECTOR, HarmVector, base_checksum
 from psa_guard.home import data_dir
 from psa_guard.loading import load_model
@@ -65,7 +66,7 @@ def test_apply_changes_the_vector_weights_and_restore_is_bit_identical(
 
 
 def test_direg_config_leaves_the_shared_model_alone(loaded: Any) -> None:
-    from psa_guard.configs import build_generator
+    from psa_guard.registry import build_generator
 
     before = {k: v.clone() for k, v in loaded.model.state_dict().items()}
     generator = build_generator("direg", loaded)
@@ -80,7 +81,7 @@ def test_patched_model_finds_harmful_compliance_less_likely(loaded: Any) -> None
     The sweep (docs/direg.md) shows that this does *not* translate into many more refusals by
     the refusal-prefix matcher on this model (0 % -> at most a few %), so that is not asserted.
     """
-    from psa_guard.direg.config import load_patched
+    from psa_guard.direg.patched import load_patched
     from psa_guard.direg.sweep import response_perplexity
 
     folder = data_dir()

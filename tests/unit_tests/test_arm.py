@@ -24,6 +24,7 @@ from psa_guard.arm import (
     safe_candidates,
     save_arm,
 )
+from psa_guard.arm.config import ArmSettings
 from psa_guard.arm.evaluate import (
     grid_preference,
     heldout_accuracy,
@@ -43,10 +44,11 @@ from psa_guard.arm.pairs import PreferencePair
 from psa_guard.arm.pipeline import planned_runs
 from psa_guard.arm.train import LowerStates, TrainSettings, encode_pair, train_arm
 from psa_guard.attributes import ATTRIBUTES, format_preference, parse_preference
-from psa_guard.configs import build_generator, config_label
 from psa_guard.errors import ArmAdapterError, ConfigurationError
-from psa_guard.generation import ChatGenerator, GenerationSettings, Steering
+from psa_guard.evaluation.labels import config_label
+from psa_guard.generation import ChatGenerator, GenerationSettings
 from psa_guard.loading import LoadedModel
+from psa_guard.steering import Steering
 from tests.conftest import make_tiny_model
 
 K = len(ATTRIBUTES)
@@ -182,7 +184,7 @@ def test_reward_never_buys_back_a_token_outside_the_safe_set() -> None:
 
 def test_guided_tokens_always_lie_in_the_base_nucleus(loaded: LoadedModel) -> None:
     arm = _randomise(PvArm(loaded.model, ArmConfig(layers=1)), scale=3.0)
-    generator = ArmGenerator(loaded, arm=arm, beta=0.01, top_p=0.5)
+    generator = ArmGenerator(loaded, arm=arm, settings=ArmSettings(beta=0.01, top_p=0.5))
     chosen: list[tuple[torch.Tensor, torch.Tensor]] = []
     original = ArmGuidance.__call__
 
@@ -208,7 +210,7 @@ def test_no_guidance_reproduces_the_base_generator(loaded: LoadedModel) -> None:
     arm = _randomise(PvArm(loaded.model, ArmConfig(layers=1)))
     prompts = ["what is the capital of france", "hi"]
     base = [c.text for c in ChatGenerator(loaded).generate(prompts, GREEDY)]
-    guided = ArmGenerator(loaded, arm=arm, beta=1e12, top_p=1.0)
+    guided = ArmGenerator(loaded, arm=arm, settings=ArmSettings(beta=1e12, top_p=1.0))
     assert [c.text for c in guided.generate(prompts, GREEDY)] == base
 
 
@@ -222,7 +224,7 @@ def test_reward_cache_matches_a_full_recompute(loaded: LoadedModel) -> None:
         states.append(state.clone())
         return state
 
-    generator = ArmGenerator(loaded, arm=arm, beta=0.5)
+    generator = ArmGenerator(loaded, arm=arm, settings=ArmSettings(beta=0.5))
     ArmGuidance._reward_state = spy  # type: ignore[method-assign]
     try:
         prompts = ["a longer prompt with several words", "hi"]
@@ -244,7 +246,7 @@ def test_reward_cache_matches_a_full_recompute(loaded: LoadedModel) -> None:
 
 def test_rows_with_different_preferences_share_a_batch(loaded: LoadedModel) -> None:
     arm = _randomise(PvArm(loaded.model, ArmConfig(layers=1)), scale=2.0)
-    generator = ArmGenerator(loaded, arm=arm, beta=0.05)
+    generator = ArmGenerator(loaded, arm=arm, settings=ArmSettings(beta=0.05))
     prompts = ["tell me a story", "tell me a story"]
     empathy, truth = Steering((1, 0, 0, 0, 0)), Steering((0, 0, 0, 1, 0))
     together = [c.text for c in generator.generate(prompts, GREEDY, [empathy, truth])]
@@ -288,10 +290,10 @@ def test_risk_gate_leaves_risky_rows_to_the_safety_model(loaded: LoadedModel) ->
     scorer = _FakeScorer()
     prompts = ["how do I build a weapon", "tell me a story", "how do I build a weapon"]
     base = [c.text for c in ChatGenerator(loaded).generate(prompts, GREEDY)]
-    ungated = ArmGenerator(loaded, arm=arm, beta=0.01)
+    ungated = ArmGenerator(loaded, arm=arm, settings=ArmSettings(beta=0.01))
     steered = [c.text for c in ungated.generate(prompts, GREEDY)]
     assert steered[0] != base[0]  # strong guidance moves this prompt's reply ...
-    gated = ArmGenerator(loaded, arm=arm, beta=0.01, risk_scorer=scorer)
+    gated = ArmGenerator(loaded, arm=arm, settings=ArmSettings(beta=0.01), risk_scorer=scorer)
     out = gated.generate(prompts, GREEDY)
     assert scorer.seen == [prompts]  # one call for the batch, on the last user turns
     assert out[0].text == base[0] and out[2].text == base[2]  # ... unless the gate closes
@@ -308,11 +310,13 @@ def test_risk_gate_leaves_risky_rows_to_the_safety_model(loaded: LoadedModel) ->
 def test_risk_gate_fails_closed_and_streams(loaded: LoadedModel) -> None:
     arm = _randomise(PvArm(loaded.model, ArmConfig(layers=1)), scale=3.0)
     base = ChatGenerator(loaded).generate(["tell me a story"], GREEDY)[0].text
-    down = ArmGenerator(loaded, arm=arm, beta=0.01, risk_scorer=_FakeScorer(fail=True))
+    down = ArmGenerator(loaded, arm=arm, settings=ArmSettings(beta=0.01),
+                        risk_scorer=_FakeScorer(fail=True))
     out = down.generate(["tell me a story"], GREEDY)[0]
     assert out.text == base  # no score: treated as risky, the safety model alone decides
     assert out.extra["arm"] == {"risk": 1.0, "guided": False, "unavailable": "scorer down for the test"}
-    gated = ArmGenerator(loaded, arm=arm, beta=0.01, risk_scorer=_FakeScorer("story"))
+    gated = ArmGenerator(loaded, arm=arm, settings=ArmSettings(beta=0.01),
+                         risk_scorer=_FakeScorer("story"))
     chunks = list(gated.stream("tell me a story", GREEDY))
     assert "".join(c.text for c in chunks) == base
     assert chunks[-1].completion is not None
@@ -321,7 +325,7 @@ def test_risk_gate_fails_closed_and_streams(loaded: LoadedModel) -> None:
 
 def test_streaming_sampling_and_stop_sequences_work_guided(loaded: LoadedModel) -> None:
     arm = _randomise(PvArm(loaded.model, ArmConfig(layers=1)))
-    generator = ArmGenerator(loaded, arm=arm, beta=0.5)
+    generator = ArmGenerator(loaded, arm=arm, settings=ArmSettings(beta=0.5))
     whole = generator.generate(["hello"], GREEDY)[0]
     pieces = list(generator.stream("hello", GREEDY))
     assert "".join(p.text for p in pieces) == whole.text
@@ -347,10 +351,11 @@ def test_blocked_terms_are_vetoed(loaded: LoadedModel) -> None:
     base_text = ChatGenerator(loaded).generate(["hi"], GREEDY)[0].text
     word = base_text.split()[0] if base_text.split() else ""
     if len(word) >= 3:
-        guided = ArmGenerator(loaded, arm=arm, beta=1e12, top_p=1.0, blocked_terms=(word,))
-        assert word.lower() not in guided.generate(["hi"], GREEDY)[0].text.lower()
+        guided = ArmGenerator(loaded, arm=arm, settings=ArmSettings(beta=1e12, top_p=1.0))
+        vetoed = guided.generate(["hi"], GREEDY, [Steering(blocked_terms=(word,))])[0].text
+        assert word.lower() not in vetoed.lower()
         # the same term as per-request steering (a policy's hard constraint), one row only
-        plain = ArmGenerator(loaded, arm=arm, beta=1e12, top_p=1.0)
+        plain = ArmGenerator(loaded, arm=arm, settings=ArmSettings(beta=1e12, top_p=1.0))
         texts = [c.text for c in plain.generate(["hi", "hi"], GREEDY,
                                                 [Steering(blocked_terms=(word,)), None])]
         assert word.lower() not in texts[0].lower() and texts[1] == base_text
@@ -361,11 +366,11 @@ def test_arm_generator_validates_its_settings(loaded: LoadedModel) -> None:
     with pytest.raises(ConfigurationError, match="arm="):
         ArmGenerator(loaded)
     with pytest.raises(ConfigurationError, match="attributes"):
-        ArmGenerator(loaded, arm=arm, preference=(1.0, 1.0))
+        ArmGenerator(loaded, arm=arm, settings=ArmSettings(preference=(1.0, 1.0)))
     with pytest.raises(ConfigurationError, match="top_p"):
-        ArmGenerator(loaded, arm=arm, top_p=0.0)
+        ArmGenerator(loaded, arm=arm, settings=ArmSettings(top_p=0.0))
     with pytest.raises(ConfigurationError, match="beta"):
-        ArmGenerator(loaded, arm=arm, beta=0.0)
+        ArmGenerator(loaded, arm=arm, settings=ArmSettings(beta=0.0))
 
 
 # ---- steering and configurations -------------------------------------------------------------------
@@ -401,8 +406,11 @@ def test_steering_normalises_merges_and_validates() -> None:
 
 
 def test_steering_is_refused_by_unguided_configurations(tiny_loaded: LoadedModel) -> None:
+    from psa_guard.commands import check_steering
+
     with pytest.raises(ConfigurationError, match="guided"):
-        build_generator("base", tiny_loaded, Steering((1, 0, 0, 0, 0)))
+        check_steering("base", Steering((1, 0, 0, 0, 0)))
+    check_steering("arm", Steering((1, 0, 0, 0, 0)))
     assert config_label("base") == "base"
     assert config_label("arm", Steering((1, 0, 0, 0, 1), 0.5)) == \
         "arm[empathy=0.5,helpfulness=0.5;beta=0.5]"
@@ -570,36 +578,58 @@ def test_adapter_round_trip_and_refusals(loaded: LoadedModel, tmp_path: Path) ->
 
 
 def test_config_fingerprint_follows_its_artifacts(tmp_path: Path) -> None:
-    from psa_guard.configs import GuardConfig, get_config
+    from psa_guard.arm.config import ArmSettings
+    from psa_guard.registry import MethodSettings, get_config
 
     artifact = tmp_path / "adapter.safetensors"
-    config = GuardConfig("x", "test", lambda loaded: None, artifacts=lambda: (artifact,))
-    assert config.fingerprint() == "missing"
+    settings = MethodSettings(arm=ArmSettings(adapter=artifact))
+    arm = get_config("arm")
+    assert arm.fingerprint(settings).split("+")[0] == "missing"
     artifact.write_bytes(b"one")
-    first = config.fingerprint()
+    first = arm.fingerprint(settings)
     artifact.write_bytes(b"two")
-    assert config.fingerprint() != first and len(first) == 12
+    assert arm.fingerprint(settings) != first and len(first.split("+")[0]) == 12
     assert get_config("base").fingerprint() == ""
-    assert get_config("full").fingerprint().startswith(get_config("direg").fingerprint())
-    gated = GuardConfig("y", "test", lambda loaded: None, settings=lambda: "risk_threshold=0.5")
-    other = GuardConfig("y", "test", lambda loaded: None, settings=lambda: "risk_threshold=0.4")
-    assert gated.fingerprint() != other.fingerprint() and gated.fingerprint() != ""
+    assert get_config("full").fingerprint().startswith(get_config("direg").fingerprint()[:12])
 
 
-def test_zo_fingerprint_follows_the_moderation_head_and_the_optimiser_settings(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("change", [
+    {"top_p": 0.8}, {"max_candidates": 10}, {"beta": 0.5}, {"risk_threshold": 0.4},
+])
+def test_guided_fingerprint_covers_every_decoding_default(change: dict[str, Any]) -> None:
+    # A regression (defect f): the fingerprint of arm/full covered only the risk gate, so a new
+    # top_p, max_candidates or beta default would have reused stale cached replies.
+    from psa_guard.arm.config import ArmSettings
+    from psa_guard.registry import MethodSettings, get_config
+
+    changed = MethodSettings(arm=ArmSettings(**change))
+    for name in ("arm", "full"):
+        assert get_config(name).fingerprint(changed) != get_config(name).fingerprint()
+    assert get_config("direg").fingerprint(changed) == get_config("direg").fingerprint()
+
+
+def test_direg_fingerprint_covers_lambda_and_k() -> None:
+    from psa_guard.direg.config import DiRegSettings
+    from psa_guard.registry import MethodSettings, get_config
+
+    for direg in (DiRegSettings(lam=2.0), DiRegSettings(k_percent=5.0)):
+        for name in ("direg", "full"):
+            assert (get_config(name).fingerprint(MethodSettings(direg=direg))
+                    != get_config(name).fingerprint())
+
+
+def test_zo_fingerprint_follows_the_moderation_head_and_the_optimiser_settings() -> None:
     # A regression: the zo configuration had no fingerprint, so changing its defaults (N = 8 ->
     # 16) or retraining the moderation head would have reused stale cached replies.
-    import psa_guard.zo.optimizer as optimizer
-    from psa_guard.configs import get_config
+    from psa_guard.registry import MethodSettings, get_config
+    from psa_guard.zo.config import ZOSettings
 
     zo = get_config("zo")
     head, settings = zo.fingerprint().split("+")
     assert head != "missing" and len(settings) == 12
     assert head in get_config("arm").fingerprint().split("+")  # the risk gate's head
-    fewer = dataclasses.replace(optimizer.ZOSettings(), n_directions=8)
-    monkeypatch.setattr(optimizer, "ZOSettings", lambda: fewer)
-    assert zo.fingerprint().split("+")[0] == head and zo.fingerprint() != f"{head}+{settings}"
+    fewer = MethodSettings(zo=dataclasses.replace(ZOSettings(), n_directions=8))
+    assert zo.fingerprint(fewer).split("+")[0] == head and zo.fingerprint(fewer) != zo.fingerprint()
 
 
 def test_planned_runs_follow_the_pcgrad_flag() -> None:

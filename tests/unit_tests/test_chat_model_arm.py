@@ -11,12 +11,11 @@ from langchain_core.messages import HumanMessage
 from pydantic import ValidationError
 
 from langchain_psa_guard import ChatPSAGuard
-from langchain_psa_guard.chat_models import _generators
 from psa_guard.arm import ArmConfig, ArmGenerator, PvArm
 from psa_guard.errors import ConfigurationError
-from psa_guard.generation import Steering
 from psa_guard.loading import load_model
 from psa_guard.policy import Policy
+from psa_guard.steering import Steering
 from tests.doubles import POLICY, ScriptedScorer
 
 POLICY_WITH_HARD = POLICY.replace(
@@ -55,8 +54,7 @@ def guided(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[ChatP
     monkeypatch.setattr(generator, "stream", record_stream)
     llm = ChatPSAGuard(model=str(tiny_model_dir), config="arm", max_tokens=6,
                        policy=Policy.from_string(POLICY_WITH_HARD), scorer=ScriptedScorer())
-    key = (str(tiny_model_dir), "arm", 1, None, None)
-    monkeypatch.setitem(_generators, key, generator)
+    monkeypatch.setattr(llm.pipeline(), "generator", lambda model=None: generator)
     return llm, recorder
 
 
@@ -86,7 +84,9 @@ def test_each_request_is_steered_by_its_policy_context(guided: tuple[ChatPSAGuar
 def test_response_metadata_reports_the_risk_gate(guided: tuple[ChatPSAGuard, _Recorder]) -> None:
     llm, recorder = guided
     message = llm.invoke("hello", context="strict")
-    assert message.response_metadata["arm"] == {"risk": None, "guided": True}  # no risk scorer
+    # the risk gate reads the input check's score: one scorer call, the policy's scorer
+    input_score = message.response_metadata["psa_guard"]["actions"][0]["score"]
+    assert message.response_metadata["arm"] == {"risk": input_score, "guided": True}
     llm.invoke("hello", context="strict", risk_threshold=0.9)
     assert recorder.steering[-1] is not None and recorder.steering[-1].risk_threshold == 0.9
     with pytest.raises(ConfigurationError, match="risk_threshold"):
@@ -95,7 +95,9 @@ def test_response_metadata_reports_the_risk_gate(guided: tuple[ChatPSAGuard, _Re
     final = chunks[-1]
     for chunk in chunks[1:]:
         final = final + chunk
-    assert final.response_metadata["arm"] == {"risk": None, "guided": True}
+    assert final.response_metadata["arm"]["guided"] is True
+    assert final.response_metadata["arm"]["risk"] == (
+        final.response_metadata["psa_guard"]["actions"][0]["score"])
 
 
 def test_explicit_alpha_overrides_the_policy_but_keeps_its_hard_constraint(

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import torch
 
-from psa_guard.direg.config import clear_patched_cache, load_patched
 from psa_guard.direg.math import dense_delta, trim_top_k
 from psa_guard.direg.patch import apply_harm_vector
+from psa_guard.direg.patched import clear_patched_cache, load_patched
 from psa_guard.direg.vector import FORMAT, HarmVector, state_dict_sha256
 from psa_guard.errors import HarmVectorError, PSAGuardError
 from psa_guard.loading import LoadedModel
@@ -203,7 +203,7 @@ def test_cli_apply_refuses_a_vector_of_another_model(tiny_model_dir: Path, tmp_p
 
 
 def test_direg_is_a_registered_configuration() -> None:
-    from psa_guard.configs import config_names, get_config
+    from psa_guard.registry import config_names, get_config
 
     assert "direg" in config_names()
     assert "harm vector" in get_config("direg").description

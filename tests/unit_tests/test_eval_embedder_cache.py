@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from psa_guard.evaluation.embedder import encode_cached
+from psa_guard.core.embedder import encode_cached
 
 
 class CountingEmbedder:

@@ -9,14 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from psa_guard.errors import ChecksumError, ModelNotFoundError
-from psa_guard.evaluation.artifacts import ARTIFACTS_DIR, load_head, save_head, verify_checksums
-from psa_guard.evaluation.heads import LinearHead, balanced_weights, fit_logistic
+from psa_guard.core.checksums import save_head
+from psa_guard.core.heads import LinearHead, balanced_weights, fit_logistic
+from psa_guard.errors import ChecksumError, ModelLoadError, ModelNotFoundError
 from psa_guard.evaluation.judges import (
+    ARTIFACTS_DIR,
     FEATURE_DIMS,
     JUDGE_NAMES,
     JudgePanel,
     harm_features,
+    load_judge,
     load_judges,
 )
 from psa_guard.evaluation.refusal_prefix import is_refusal_prefix
@@ -74,7 +76,7 @@ def saved_head(tmp_path: Path) -> tuple[Path, LinearHead]:
 
 def test_saved_head_round_trips(saved_head: tuple[Path, LinearHead]) -> None:
     folder, head = saved_head
-    loaded, provenance = load_head("toy", folder)
+    loaded, provenance = load_judge("toy", folder)
     assert np.array_equal(loaded.weight, head.weight)
     assert provenance["seed"] == 0 and len(provenance["weights_sha256"]) == 64
 
@@ -87,19 +89,25 @@ def test_tampered_judge_file_is_refused(saved_head: tuple[Path, LinearHead], fil
     data[-3] ^= 0x01
     path.write_bytes(bytes(data))
     with pytest.raises(ChecksumError, match="does not match its recorded checksum"):
-        load_head("toy", folder)
+        load_judge("toy", folder)
 
 
 def test_missing_judge_file_is_reported(saved_head: tuple[Path, LinearHead]) -> None:
     folder, _ = saved_head
     (folder / "toy.sha256").unlink()
     with pytest.raises(ModelNotFoundError, match="train_judges.py"):
-        load_head("toy", folder)
+        load_judge("toy", folder)
+
+
+def test_judge_of_the_wrong_width_is_refused(tmp_path: Path) -> None:
+    save_head(fit_logistic(*_toy()), "harm", {"judge": "harm"}, tmp_path)  # 6 features, not 1152
+    with pytest.raises(ModelLoadError, match="expects 6 features"):
+        load_judge("harm", tmp_path)
 
 
 def test_committed_judges_verify_and_record_provenance() -> None:
     for name in JUDGE_NAMES:
-        verify_checksums(name)
+        head, recorded = load_judge(name)
         provenance = json.loads((ARTIFACTS_DIR / f"{name}.json").read_text())
         assert provenance["embedding_model"] == "sentence-transformers/all-MiniLM-L6-v2"
         assert provenance["data_files"] and all(len(v) == 64 for v in provenance["data_files"].values())
@@ -108,7 +116,7 @@ def test_committed_judges_verify_and_record_provenance() -> None:
         split = provenance["split"]
         assert set(split["held_out_groups"]).isdisjoint(split["train_groups"])
         assert (ARTIFACTS_DIR / f"{name}.safetensors").stat().st_size < 1_000_000
-        assert load_head(name)[0].dim == FEATURE_DIMS[name]
+        assert head.dim == FEATURE_DIMS[name] and recorded == provenance
 
 
 def test_load_judges_refuses_a_corrupted_committed_copy(tmp_path: Path) -> None:

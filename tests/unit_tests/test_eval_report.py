@@ -10,9 +10,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from psa_guard import configs
+from psa_guard import registry
 from psa_guard.cli import main
-from psa_guard.configs import GuardConfig
 from psa_guard.errors import ConfigurationError, UnknownConfigError
 from psa_guard.evaluation.cache import CompletionCache
 from psa_guard.evaluation.judges import Verdict
@@ -20,8 +19,10 @@ from psa_guard.evaluation.plots import plot_report
 from psa_guard.evaluation.report import build_report, render_markdown, write_report
 from psa_guard.evaluation.runner import EvalRequest, run_eval
 from psa_guard.evaluation.suites import SuitePrompt
-from psa_guard.generation import Completion, GenerationSettings, Steering
+from psa_guard.generation import Completion, GenerationSettings
 from psa_guard.loading import ModelSource
+from psa_guard.registry import GuardConfig
+from psa_guard.steering import Steering
 
 from .test_eval_suites import fake_data  # noqa: F401  (fixture)
 
@@ -35,9 +36,11 @@ class FakeGenerator:
         self.tag = tag
         self.log = log
 
-    def generate(self, conversations: list[Any], settings: GenerationSettings) -> list[Completion]:
+    def generate(self, conversations: list[Any], settings: GenerationSettings,
+                 steering: Any = None) -> list[Completion]:
         out = []
-        for prompt in conversations:
+        for conversation in conversations:
+            prompt = conversation if isinstance(conversation, str) else conversation[-1]["content"]
             self.log.append(prompt)
             digits = [int(c) for c in prompt if c.isdigit()]
             refuse = self.tag == "safe" or bool(digits and digits[-1] % 2 == 0)
@@ -62,10 +65,10 @@ class KeywordPanel:
 @pytest.fixture()
 def fake_configs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     log: list[str] = []
-    monkeypatch.setitem(configs._REGISTRY, "fake",
-                        GuardConfig("fake", "test", lambda loaded: FakeGenerator("fake", log)))
-    monkeypatch.setitem(configs._REGISTRY, "fakesafe",
-                        GuardConfig("fakesafe", "test", lambda loaded: FakeGenerator("safe", log)))
+    monkeypatch.setitem(registry._REGISTRY, "fake",
+                        GuardConfig("fake", "test", lambda loaded, _: FakeGenerator("fake", log)))
+    monkeypatch.setitem(registry._REGISTRY, "fakesafe",
+                        GuardConfig("fakesafe", "test", lambda loaded, _: FakeGenerator("safe", log)))
     return log
 
 
@@ -212,8 +215,8 @@ def test_steered_run_reports_under_its_label(tmp_path: Path, fake_data: Path,  #
     # report looked them up by the bare name, so every count was 0 and the win-rate plot crashed.
     log: list[str] = []
     for name, tag in (("g1", "fake"), ("g2", "safe")):
-        monkeypatch.setitem(configs._REGISTRY, name, GuardConfig(
-            name, "test", lambda loaded, steering=None, tag=tag: FakeGenerator(tag, log),
+        monkeypatch.setitem(registry._REGISTRY, name, GuardConfig(
+            name, "test", lambda loaded, _, tag=tag: FakeGenerator(tag, log),
             guided=True))
     request = EvalRequest(("g1", "g2"), ("jbb_harmful", "jbb_benign"),
                           GenerationSettings(max_new_tokens=8), data=fake_data, batch_size=3,

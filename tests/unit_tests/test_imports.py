@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import pytest
+
 import langchain_psa_guard
 import psa_guard
 
@@ -7,15 +12,27 @@ import psa_guard
 def test_psa_guard_public_api() -> None:
     assert sorted(psa_guard.__all__) == sorted([
         "ChatGenerator", "ChecksumError", "Completion", "ConfigurationError", "DEFAULT_MODEL_NAME",
-        "DataError", "GenerationSettings", "GuardConfig", "HarmVectorError", "InputLineError",
-        "InvalidMessagesError", "LoadedModel", "ModelError", "ModelLoadError", "ModelNotFoundError",
-        "ModelSource", "ModerationUnavailableError", "PSAGuardError", "PolicyError",
-        "PromptTooLongError", "SetupError", "StreamChunk", "UnknownConfigError",
-        "__version__", "build_generator", "config_names", "ensure_default_model", "get_config",
-        "load_model", "normalize_messages", "register_config",
+        "DataError", "GenerationSettings", "GuardConfig", "GuardedReply", "HarmVectorError",
+        "InputLineError", "InvalidMessagesError", "LoadedModel", "MethodSettings", "ModelError",
+        "ModelLoadError", "ModelNotFoundError", "ModerationScorer", "ModerationUnavailableError",
+        "PSAGuardError", "Policy", "PolicyError", "PolicyGuard", "PromptTooLongError",
+        "RequestOptions", "RequestPipeline", "SetupError", "Steering", "StreamChunk",
+        "UnknownConfigError", "__version__", "build_generator", "config_names",
+        "ensure_default_model", "get_config", "load_model", "load_policy", "normalize_messages",
+        "register_config", "shipped_policy_names",
     ])
     for name in psa_guard.__all__:
         assert hasattr(psa_guard, name), name
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        psa_guard.nope  # noqa: B018
+
+
+def test_torch_free_layers_import_no_torch() -> None:
+    # psa_guard.policy (and the steering it builds) must not pull the generation stack in:
+    # the top-level package is lazy, so importing them loads no torch.
+    code = ("import sys, psa_guard.policy, psa_guard.steering, psa_guard.policy.shipped; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_langchain_package_public_api() -> None:

@@ -8,6 +8,7 @@ import pytest
 from psa_guard.errors import ConfigurationError
 from psa_guard.generation import ChatGenerator, GenerationSettings
 from psa_guard.jobs import finished_ids, read_prompts, run_generate_job
+from psa_guard.pipeline import RequestPipeline
 
 GOOD_AND_BAD = "\n".join([
     '{"id": "a", "prompt": "hello"}',
@@ -54,7 +55,8 @@ def test_job_writes_all_fields_and_resumes(tmp_path: Path, tiny_generator: ChatG
     assert not errors
     out = tmp_path / "out.jsonl"
     settings = GenerationSettings(max_new_tokens=3)
-    first = run_generate_job(records[:3], out, tiny_generator, settings, config_name="base",
+    pipeline = RequestPipeline(loader=lambda _: tiny_generator.loaded)
+    first = run_generate_job(records[:3], out, pipeline, settings, config_name="base",
                              batch_size=2, progress=False)
     assert first.generated == 3
     rows = [json.loads(line) for line in out.read_text().splitlines()]
@@ -63,7 +65,7 @@ def test_job_writes_all_fields_and_resumes(tmp_path: Path, tiny_generator: ChatG
                             "finish_reason", "prompt_tokens"}
     assert rows[0]["config"] == "base" and rows[0]["model"] == "tiny-llama"
     before = out.read_text()
-    second = run_generate_job(records, out, tiny_generator, settings, config_name="base",
+    second = run_generate_job(records, out, pipeline, settings, config_name="base",
                               batch_size=2, progress=False)
     assert (second.generated, second.skipped) == (2, 3)
     assert out.read_text().startswith(before)  # finished work untouched
@@ -72,13 +74,12 @@ def test_job_writes_all_fields_and_resumes(tmp_path: Path, tiny_generator: ChatG
 
 def test_job_rejects_bad_batch_size(tmp_path: Path, tiny_generator: ChatGenerator) -> None:
     with pytest.raises(ConfigurationError, match="batch_size"):
-        run_generate_job([], tmp_path / "o.jsonl", tiny_generator, GenerationSettings(),
+        run_generate_job([], tmp_path / "o.jsonl", RequestPipeline(), GenerationSettings(),
                          config_name="base", batch_size=0)
 
 
 def test_job_with_policy_reports_context_and_actions(tmp_path: Path,
                                                      tiny_generator: ChatGenerator) -> None:
-    from psa_guard.guard import PolicyGuard
     from psa_guard.policy import Policy
 
     from ..doubles import POLICY, ScriptedScorer
@@ -92,9 +93,10 @@ def test_job_with_policy_reports_context_and_actions(tmp_path: Path,
     ]) + "\n")
     records, _ = read_prompts(path)
     out = tmp_path / "out.jsonl"
-    guard = PolicyGuard(Policy.from_string(POLICY), ScriptedScorer())
-    summary = run_generate_job(records, out, tiny_generator, GenerationSettings(max_new_tokens=3),
-                               config_name="base", progress=False, guard=guard)
+    pipeline = RequestPipeline(policy=Policy.from_string(POLICY), scorer=ScriptedScorer(),
+                               loader=lambda _: tiny_generator.loaded)
+    summary = run_generate_job(records, out, pipeline, GenerationSettings(max_new_tokens=3),
+                               config_name="base", progress=False)
     rows = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
     assert set(rows) == {1, 2, 3}
     assert rows[1]["context"] == "general" and rows[1]["generated"] is True

@@ -67,7 +67,7 @@ def test_flagged_output_is_replaced_in_place() -> None:
                                   context=AppContext())
     replies = [m for m in result["messages"] if isinstance(m, AIMessage)]
     assert len(replies) == 1 and "bomb" not in replies[0].content
-    assert replies[0].response_metadata["psa_guard"]["actions"][0]["action"] == (
+    assert replies[0].response_metadata["psa_guard"]["actions"][-1]["action"] == (
         "refuse_with_resources")
 
 

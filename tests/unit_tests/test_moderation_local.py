@@ -142,7 +142,7 @@ def test_a_tampered_head_is_refused(tmp_path: Path, suffix: str) -> None:
 
 def test_weights_swapped_with_a_matching_sums_file_are_still_refused(tmp_path: Path) -> None:
     """Rewriting the .sha256 file is not enough: the provenance records the weights' digest."""
-    from psa_guard.evaluation.artifacts import file_sha256
+    from psa_guard.core.checksums import file_sha256
 
     folder = copy_head(tmp_path)
     weights = folder / f"{HEAD_NAME}.safetensors"
@@ -160,5 +160,17 @@ def test_weights_swapped_with_a_matching_sums_file_are_still_refused(tmp_path: P
 def test_a_missing_head_file_is_reported(tmp_path: Path) -> None:
     folder = copy_head(tmp_path)
     (folder / f"{HEAD_NAME}.sha256").unlink()
-    with pytest.raises(ModelNotFoundError, match="train_moderation.py"):
+    with pytest.raises(ModelNotFoundError, match="train_moderation.py") as info:
         LocalModerationScorer.load(folder)
+    assert f"{HEAD_NAME}.sha256" in str(info.value)
+    assert "flock" not in str(info.value)  # a development-machine detail, not the user's fix
+
+
+def test_moderation_stands_on_core_not_on_the_evaluation_harness() -> None:
+    import ast
+
+    for module in Path(moderation.__file__).parent.glob("*.py"):
+        tree = ast.parse(module.read_text(encoding="utf-8"))
+        imported = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        assert not [m for m in imported if m.startswith("psa_guard.evaluation")], module

@@ -64,6 +64,20 @@ def test_validate_missing_file_and_empty_folder(
     assert _run(["policy", "validate", str(tmp_path)]) == 1
 
 
+def test_validate_accepts_shipped_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert _run(["policy", "validate", "kids_tutor", "medical_info"]) == 0
+    out = capsys.readouterr().out
+    assert "ok kids_tutor: policy 'kids_tutor', contexts kids_tutor, kids_tutor_teen" in out
+    assert "ok medical_info: policy 'medical_info'" in out
+    assert _run(["policy", "validate", "kids"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown policy 'kids'" in err and "kids_tutor" in err
+    assert "1 of 1 policy files invalid" in err
+
+
 def test_schema_prints_the_committed_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert _run(["policy", "schema"]) == 0
     out = capsys.readouterr().out

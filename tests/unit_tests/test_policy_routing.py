@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
+import psa_guard.policy.loader as loader_module
+import psa_guard.policy.routing as routing_module
 from psa_guard.errors import ConfigurationError, PolicyError
 from psa_guard.policy import (
     ATTRIBUTES,
     DEFAULT_BETA,
-    DEFAULT_DIREG_LAMBDA,
     HardConstraint,
     Policy,
     PolicyDocument,
@@ -27,7 +30,6 @@ contexts:
     description: the base
     preference: {empathy: 3, sensitivity: 1, non_judgmental: 1, truthfulness: 2, helpfulness: 3}
     beta: 0.5
-    direg_lambda: 1.5
     hard_constraint: {top_p: 0.8, blocked_terms: [forbidden]}
     moderation:
       rules:
@@ -104,7 +106,6 @@ def test_inheritance_replaces_written_keys_and_inherits_the_rest(policy: Policy)
     base, child, grandchild = (policy.resolve(n) for n in ("base", "child", "grandchild"))
     assert child.beta == 0.25 and base.beta == 0.5
     assert child.preference == base.preference
-    assert child.direg_lambda == 1.5
     assert child.hard_constraint == HardConstraint(top_p=0.8, blocked_terms=("forbidden",))
     assert child.messages == base.messages
     assert child.resources == base.resources
@@ -121,10 +122,8 @@ def test_inheritance_replaces_written_keys_and_inherits_the_rest(policy: Policy)
 def test_defaults_for_unset_fields(policy: Policy) -> None:
     bare = policy.resolve("bare")
     assert bare.beta == DEFAULT_BETA == 1.0
-    assert bare.direg_lambda == DEFAULT_DIREG_LAMBDA == 0.0
     assert bare.hard_constraint == HardConstraint()
     assert bare.rules == ()
-    assert bare.harm_vector_path is None and bare.adapter_path is None
     assert bare.decide(1.0).action == "allow"
 
 
@@ -223,17 +222,40 @@ def test_policy_constructor_checks_references_without_io() -> None:
             "version": 1,
             "name": "p",
             "default_context": "missing",
-            "contexts": {
-                "a": {
-                    "preference": dict.fromkeys(ATTRIBUTES, 1.0),
-                    "artifacts": {"harm_vector": "not/checked/here.safetensors"},
-                }
-            },
+            "contexts": {"a": {"preference": dict.fromkeys(ATTRIBUTES, 1.0)}},
         }
     )
     with pytest.raises(PolicyError, match="default_context"):
         Policy(document)
     fixed = document.model_copy(update={"default_context": "a"})
-    context = Policy(fixed).resolve(None)
-    # the constructor does not touch the disk: a missing artifact is only checked by the loaders
-    assert str(context.harm_vector_path) == "not/checked/here.safetensors"
+    assert Policy(fixed).resolve(None).name == "a"
+
+
+@pytest.fixture
+def check_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Counts every call of ``check_document``, under both names it is imported by."""
+    calls: list[str] = []
+    real: Callable[..., Any] = routing_module.check_document
+
+    def counting(document: PolicyDocument) -> Any:
+        calls.append(document.name)
+        return real(document)
+
+    monkeypatch.setattr(routing_module, "check_document", counting)
+    monkeypatch.setattr(loader_module, "check_document", counting)
+    return calls
+
+
+def test_a_load_checks_the_document_once(check_calls: list[str]) -> None:
+    Policy.from_string(TEXT)
+    assert check_calls == ["routing"]
+
+
+def test_a_document_built_in_code_is_still_checked(check_calls: list[str]) -> None:
+    document = Policy.from_string(TEXT).document
+    check_calls.clear()
+    Policy(document)
+    assert check_calls == ["routing"]
+    broken = document.model_copy(update={"default_context": "nowhere"})
+    with pytest.raises(PolicyError, match="default_context"):
+        Policy(broken)

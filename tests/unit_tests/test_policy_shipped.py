@@ -1,4 +1,5 @@
-"""The policies shipped in ``policies/``, the committed JSON schema, and the public surface."""
+"""The policies shipped in ``policies/``, loading them by name, the committed JSON schema, and the
+public surface."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ from pathlib import Path
 import pytest
 
 import psa_guard.policy as policy_package
+from psa_guard.errors import PolicyError
 from psa_guard.policy import (
     MESSAGE_ACTIONS,
     Policy,
     load_policies,
+    load_policy,
     policy_json_schema,
     policy_json_schema_text,
+    shipped_policy_names,
 )
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
@@ -36,7 +40,7 @@ def test_every_shipped_policy_is_valid_and_named_after_its_file() -> None:
         for context in policy.context_names:
             resolved = policy.resolve(context)
             assert sum(resolved.preference) == pytest.approx(1.0)
-            assert resolved.beta > 0 and resolved.direg_lambda >= 0
+            assert resolved.beta > 0
             # every message action a rule can pick has its text
             for rule in resolved.rules:
                 if rule.action in MESSAGE_ACTIONS:
@@ -49,7 +53,7 @@ def test_shipped_policies_explain_their_choices(name: str) -> None:
     comments = [line for line in lines if line.lstrip().startswith("#")]
     assert len(comments) >= 10, "each shipped policy explains its choices in YAML comments"
     text = "\n".join(comments).lower()
-    for topic in ("normalised", "beta", "lambda"):
+    for topic in ("normalised", "beta"):
         assert topic in text, f"{name}.yaml does not explain {topic}"
 
 
@@ -113,10 +117,8 @@ def test_policy_package_exports() -> None:
         "ACTIONS",
         "ATTRIBUTES",
         "ActionName",
-        "Artifacts",
         "ContextSpec",
         "DEFAULT_BETA",
-        "DEFAULT_DIREG_LAMBDA",
         "Decision",
         "HardConstraint",
         "Issue",
@@ -135,26 +137,75 @@ def test_policy_package_exports() -> None:
         "check_document",
         "format_issues",
         "load_policies",
+        "load_policy",
         "parse_document",
         "policy_json_schema",
         "policy_json_schema_text",
         "resolve_contexts",
+        "shipped_policy_names",
     ]
     for name in policy_package.__all__:
         assert hasattr(policy_package, name)
 
 
-def test_documented_example_is_a_valid_policy(tmp_path: Path) -> None:
-    """The YAML example in docs/policies.md loads, artifacts resolved against ``base_dir``."""
+def test_documented_example_is_a_valid_policy() -> None:
+    """The YAML example in docs/policies.md loads."""
     doc = (POLICIES.parent / "docs" / "policies.md").read_text(encoding="utf-8")
     example = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
-    (tmp_path / "artifacts" / "pvarm").mkdir(parents=True)
-    (tmp_path / "artifacts" / "harm_vector.safetensors").write_bytes(b"")
-    (tmp_path / "policies").mkdir()
-    policy = Policy.from_string(example, base_dir=tmp_path / "policies")
+    policy = Policy.from_string(example)
     assert policy.context_names == ("kids_tutor", "kids_tutor_teen")
     teen = policy.resolve("kids_tutor_teen")
-    assert teen.beta == 0.8 and teen.direg_lambda == 2.0
-    assert teen.harm_vector_path == tmp_path / "artifacts" / "harm_vector.safetensors"
-    assert teen.adapter_path == tmp_path / "artifacts" / "pvarm"
+    assert teen.beta == 0.8
     assert teen.decide(0.4, locale="en-GB").action == "refuse_with_resources"
+
+
+# --------------------------------------------------------------------------------------------
+# load_policy: a shipped name, a file, or a Policy
+
+
+def test_shipped_policy_names_are_the_files_of_policies() -> None:
+    assert shipped_policy_names() == tuple(SHIPPED)
+    assert SHIPPED == sorted(path.stem for path in POLICIES.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_policy_loads_by_name_from_any_folder(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    policy = load_policy(name)
+    assert policy.name == name and policy.default_context == name
+    assert Path(policy.source).name == f"{name}.yaml"
+    assert load_policy(name) is policy, "a shipped policy is read once per process"
+
+
+def test_unknown_name_lists_the_shipped_ones_and_says_a_path_works() -> None:
+    with pytest.raises(PolicyError) as info:
+        load_policy("mental_health")
+    message = str(info.value)
+    assert "unknown policy 'mental_health'" in message
+    assert ", ".join(SHIPPED) in message
+    assert "a policy file path also works" in message
+
+
+def test_relative_paths_are_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    text = (POLICIES / "kids_tutor.yaml").read_text(encoding="utf-8")
+    (tmp_path / "mine.yaml").write_text(text.replace("name: kids_tutor", "name: mine"))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "mine").write_text(text.replace("name: kids_tutor", "name: other"))
+    (tmp_path / "kids_tutor").write_text(text.replace("name: kids_tutor", "name: local"))
+    assert load_policy("mine.yaml").name == "mine"
+    assert load_policy(Path("mine.yaml")).name == "mine"
+    assert load_policy("sub/mine").name == "other"  # a separator means a path, suffix or not
+    # an existing file wins over the shipped policy of the same name
+    assert load_policy("kids_tutor").name == "local"
+    with pytest.raises(PolicyError, match="not found"):
+        load_policy("absent.yaml")
+
+
+def test_a_policy_passes_through_and_other_types_are_refused() -> None:
+    policy = Policy.from_path(POLICIES / "medical_info.yaml")
+    assert load_policy(policy) is policy
+    with pytest.raises(PolicyError, match="got int"):
+        load_policy(3)  # type: ignore[arg-type]

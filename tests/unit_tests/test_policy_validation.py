@@ -32,7 +32,6 @@ VALID = textwrap.dedent(
           truthfulness: 2
           helpfulness: 3
         beta: 0.5
-        direg_lambda: 1.0
         moderation:
           rules:
             - at: 0.3
@@ -86,12 +85,25 @@ INVALID_CASES = [
     ("missing-name", HEAD.replace("name: demo\n", "") + PREF, "name", 1, "add 'name:'"),
     ("unknown-top-key", HEAD + PREF + "colour: red\n", "colour", 7, "allowed keys here"),
     ("unknown-context-key", HEAD + PREF + "    betta: 0.5\n", "contexts.a.betta", 7,
-     "direg_lambda"),
+     "allowed keys here: description, extends, preference, beta, hard_constraint"),
     ("beta-quoted", HEAD + PREF + "    beta: '0.5'\n", "contexts.a.beta", 7, "expected a number"),
     ("beta-zero", HEAD + PREF + "    beta: 0\n", "contexts.a.beta", 7, "greater than 0"),
     ("beta-inf", HEAD + PREF + "    beta: .inf\n", "contexts.a.beta", 7, "finite"),
-    ("lambda-negative", HEAD + PREF + "    direg_lambda: -1\n", "contexts.a.direg_lambda", 7,
-     "at least 0"),
+    # keys removed from the format: refused with their own fix, whatever their value
+    ("removed-direg-lambda", HEAD + PREF + "    direg_lambda: 1.0\n", "contexts.a.direg_lambda", 7,
+     'no longer a policy key: the DiReg strength is chosen once per process, not per context. '
+     'Fix: remove it; set the strength where the model is built, with '
+     'ChatPSAGuard(config="direg", direg_lambda=...), or pick the weights on the command line '
+     'with psa-guard ... --config direg|full'),
+    ("removed-direg-lambda-negative", HEAD + PREF + "    direg_lambda: -1\n",
+     "contexts.a.direg_lambda", 7, "no longer a policy key"),
+    ("removed-artifacts", HEAD + PREF + "    artifacts:\n      harm_vector: x.safetensors\n",
+     "contexts.a.artifacts", 7, "Fix: remove the whole 'artifacts' section"),
+    ("removed-artifacts-adapter", HEAD + PREF + "    artifacts: {adapter: adapters/none}\n",
+     "contexts.a.artifacts", 7, "ChatPSAGuard(config=...), or on the command line"),
+    # only contexts had these keys: elsewhere they are plain unknown keys
+    ("direg-lambda-at-top", HEAD + PREF + "direg_lambda: 1.0\n", "direg_lambda", 7,
+     "unknown key 'direg_lambda'. Fix: remove it or correct the spelling"),
     ("bool-as-text", HEAD + PREF + "    hard_constraint:\n      enabled: 'yes'\n",
      "contexts.a.hard_constraint.enabled", 8, "true or false"),
     ("top-p-zero", HEAD + PREF + "    hard_constraint: {top_p: 0}\n",
@@ -161,10 +173,6 @@ INVALID_CASES = [
     ("python-name-tag", HEAD + PREF + "    beta: !!python/name:os.system\n", "contexts.a.beta", 7,
      "unsupported YAML tag"),
     ("custom-tag", HEAD + PREF + "    beta: !weird 1\n", "contexts.a.beta", 7, "remove the tag"),
-    ("missing-harm-vector", HEAD + PREF + "    artifacts:\n      harm_vector: nope.safetensors\n",
-     "contexts.a.artifacts.harm_vector", 8, "nope.safetensors"),
-    ("missing-adapter", HEAD + PREF + "    artifacts: {adapter: adapters/none}\n",
-     "contexts.a.artifacts.adapter", 7, "correct the path"),
 ]
 
 
@@ -174,9 +182,9 @@ INVALID_CASES = [
     ids=[case[0] for case in INVALID_CASES],
 )
 def test_invalid_policy_names_key_line_and_fix(
-    text: str, key: str, line: int | None, fragment: str, tmp_path: Path
+    text: str, key: str, line: int | None, fragment: str
 ) -> None:
-    error, issues = _issues(text, source="inline.yaml", base_dir=tmp_path)
+    error, issues = _issues(text, source="inline.yaml")
     matching = [issue for issue in issues if issue.key == key]
     assert matching, f"no issue for key {key!r}: {issues}"
     issue = matching[0]
@@ -198,6 +206,7 @@ def test_several_problems_are_reported_together() -> None:
         "contexts.a.colour",
     ]
     assert [issue.line for issue in issues] == [7, 8, 9]
+    assert "no longer a policy key" in issues[1].message
 
 
 def test_python_tag_is_never_constructed(tmp_path: Path) -> None:
@@ -224,23 +233,14 @@ def test_duplicate_keys_are_not_silently_dropped() -> None:
     assert issues[0].message.startswith("duplicate key 'a'")
 
 
-def test_from_path_names_the_file_and_resolves_artifacts(tmp_path: Path) -> None:
-    folder = tmp_path / "pol"
-    (folder / "vectors").mkdir(parents=True)
-    (folder / "vectors" / "harm.safetensors").write_bytes(b"x")
-    file = folder / "demo.yaml"
+def test_from_path_names_the_file_line_and_key_of_a_removed_key(tmp_path: Path) -> None:
+    file = tmp_path / "old.yaml"
     file.write_text(HEAD + PREF + "    artifacts: {harm_vector: vectors/harm.safetensors}\n")
-    context = Policy.from_path(file).resolve("a")
-    assert context.harm_vector_path == folder.absolute() / "vectors" / "harm.safetensors"
-    assert context.adapter_path is None
-
-    # the same text read from another folder: the relative path no longer resolves
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    (elsewhere / "demo.yaml").write_text(file.read_text())
     with pytest.raises(PolicyError) as info:
-        Policy.from_path(elsewhere / "demo.yaml")
-    assert f"{elsewhere / 'demo.yaml'}:7: contexts.a.artifacts.harm_vector:" in str(info.value)
+        Policy.from_path(file)
+    text = str(info.value)
+    assert f"{file}:7: contexts.a.artifacts: 'artifacts' (harm_vector, adapter) is no longer" in text
+    assert "Fix: remove the whole 'artifacts' section" in text
 
 
 def test_from_path_missing_file(tmp_path: Path) -> None:

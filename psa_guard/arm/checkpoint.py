@@ -8,8 +8,6 @@ reproducing command, held-out accuracies).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from psa_guard.arm.model import ArmConfig, PvArm
+from psa_guard.core.atomic import atomic_path
 from psa_guard.errors import ArmAdapterError, ConfigurationError
 
 __all__ = ["SHIPPED_ADAPTER", "load_arm", "read_metadata", "save_arm"]
@@ -28,19 +27,11 @@ SHIPPED_ADAPTER = Path(__file__).resolve().parent / "artifacts" / "pvarm.safeten
 
 def save_arm(arm: PvArm, path: Path, *, base_checksum: str, provenance: dict[str, Any]) -> None:
     """Write the adapters of ``arm`` to ``path`` atomically (temp file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {name: t.detach().contiguous().cpu() for name, t in arm.adapter_state().items()}
     meta = {"format": "psa-guard-pvarm/1", "config": json.dumps(arm.config.to_dict()),
             "base_checksum": base_checksum, "provenance": json.dumps(provenance, sort_keys=True)}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
 
 
 def read_metadata(path: Path) -> dict[str, Any]:
