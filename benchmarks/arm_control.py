@@ -25,7 +25,7 @@ preference pairs by ``psa-guard arm eval --grid`` (the training report).
 
 Tuning (method.md section 7: settings are chosen on training-side prompts, never on the suites):
 ``--train`` replaces JailbreakBench benign with Alpaca training instructions and HarmBench with
-training-side harmful requests (:mod:`psa_guard.evaluation.trainside`), same judges and scores;
+training-side harmful requests (:mod:`psa_guard.datasets.trainside`), same judges and scores;
 ``--grid-only`` skips MIP and Pareto. ``python benchmarks/arm_control.py --train --grid-only
 --beta B`` for a few B is how the grid's beta is chosen.
 
@@ -49,11 +49,7 @@ import numpy as np
 from psa_guard.arm.evaluate import GRID, bootstrap_spearman, grid_preference, spearman
 from psa_guard.arm.generator import DEFAULT_RISK_THRESHOLD
 from psa_guard.attributes import ATTRIBUTES, format_preference
-from psa_guard.evaluation.cache import CompletionCache
-from psa_guard.evaluation.judges import load_judges
-from psa_guard.evaluation.metrics import mip, pareto_front
-from psa_guard.evaluation.runner import EvalRequest, run_eval
-from psa_guard.evaluation.trainside import (
+from psa_guard.datasets.trainside import (
     TRAIN_BENIGN,
     TRAIN_BIAS,
     TRAIN_HARMFUL,
@@ -61,6 +57,10 @@ from psa_guard.evaluation.trainside import (
     training_bias,
     training_harmful,
 )
+from psa_guard.evaluation.cache import CompletionCache
+from psa_guard.evaluation.judges import load_judges
+from psa_guard.evaluation.metrics import mip, pareto_front
+from psa_guard.evaluation.runner import EvalRequest, run_eval
 from psa_guard.generation import GenerationSettings
 from psa_guard.home import guard_home
 from psa_guard.loading import load_model

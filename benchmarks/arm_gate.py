@@ -27,7 +27,7 @@ import numpy as np
 
 from psa_guard.arm.generator import DEFAULT_RISK_THRESHOLD
 from psa_guard.arm.pairs import read_pairs
-from psa_guard.evaluation.suites import load_suite
+from psa_guard.datasets.suites import load_suite
 from psa_guard.home import guard_home
 from psa_guard.moderation import ModerationScorer, default_scorer
 

@@ -27,10 +27,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from psa_guard.datasets.folder import require_data_dir
+from psa_guard.datasets.suites import load_suite
 from psa_guard.direg.sweep import perplexity_pairs
-from psa_guard.evaluation.datafolder import require_data_dir
 from psa_guard.evaluation.judges import JudgePanel, load_judges
-from psa_guard.evaluation.suites import load_suite
 
 #: Refusals in the register of a small chat model; every one should be judged safe.
 REFUSALS = (

@@ -29,7 +29,7 @@ import numpy as np
 
 from psa_guard.core.embedder import encode_cached, load_embedder
 from psa_guard.core.heads import fit_logistic
-from psa_guard.evaluation.datafolder import require_data_dir
+from psa_guard.datasets.folder import require_data_dir
 from psa_guard.evaluation.judge_data import JUDGED, harm_training_set
 from psa_guard.evaluation.judges import harm_features, load_judges
 

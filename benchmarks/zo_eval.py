@@ -38,9 +38,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from psa_guard.datasets.suites import load_suite
+from psa_guard.datasets.trainside import training_harmful
 from psa_guard.evaluation.judges import Verdict, load_judges
-from psa_guard.evaluation.suites import load_suite
-from psa_guard.evaluation.trainside import training_harmful
 from psa_guard.generation import ChatGenerator, GenerationSettings
 from psa_guard.loading import load_model
 from psa_guard.moderation import default_scorer

@@ -13,8 +13,6 @@ before appending, so nothing finished is lost and nothing is half-written.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +21,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from psa_guard.core.jsonl import read_jsonl_lenient, repair_jsonl_tail
+from psa_guard.core.jsonl import append_jsonl, read_jsonl_lenient, repair_jsonl_tail
 from psa_guard.errors import ConfigurationError, DataError, InputLineError, PolicyError
 from psa_guard.generation import GenerationSettings
 from psa_guard.messages import normalize_messages
@@ -162,9 +160,8 @@ def run_generate_job(
             summary.errors.append(InputLineError(record.source, record.line_number, str(exc)))
             continue
         pending.append(record)
-    with open(output, "a", encoding="utf-8") as sink, tqdm(
-        total=len(pending), desc=f"generate [{config_name}]", unit="prompt", disable=not progress
-    ) as bar:
+    with tqdm(total=len(pending), desc=f"generate [{config_name}]", unit="prompt",
+              disable=not progress) as bar:
         for batch in _batches(pending, batch_size):
             start = time.perf_counter()
             replies = pipeline.run_batch([
@@ -172,7 +169,7 @@ def run_generate_job(
                     context=record.extra.get("context", context), steering=steering,
                     settings=settings)) for record in batch])
             seconds = (time.perf_counter() - start) / len(batch)
-            lines = []
+            rows = []
             for record, reply in zip(batch, replies, strict=True):
                 completion = reply.completion
                 row: dict[str, Any] = {
@@ -191,10 +188,8 @@ def run_generate_job(
                     row.update(reply.metadata())
                 if annotate:
                     row.update(annotate(record))
-                lines.append(json.dumps(row, ensure_ascii=False) + "\n")
-            sink.write("".join(lines))
-            sink.flush()
-            os.fsync(sink.fileno())
+                rows.append(row)
+            append_jsonl(output, rows)  # whole lines, flushed and fsynced, batch by batch
             summary.generated += len(batch)
             bar.update(len(batch))
     return summary

@@ -354,7 +354,7 @@ class RequestPipeline:
                                            step, steering))
             return pieces[-1].text
 
-        tool = choose_tool(tools, complete) if forced == "any" else forced
+        tool = choose_tool(tools, complete) if isinstance(forced, str) else forced
         text = fill_arguments(tool, complete)
         return Completion(text, pieces[0].prompt_tokens if pieces else 0,
                           sum(p.completion_tokens for p in pieces), "stop",

@@ -44,7 +44,7 @@ from psa_guard.arm.data import (
 )
 from psa_guard.attributes import ATTRIBUTES
 from psa_guard.core.checksums import file_sha256
-from psa_guard.evaluation.datafolder import require_data_dir
+from psa_guard.datasets.folder import require_data_dir
 from psa_guard.generation import GenerationSettings
 from psa_guard.home import guard_home
 from psa_guard.loading import ModelSource

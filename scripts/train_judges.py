@@ -36,7 +36,7 @@ from psa_guard.core.embedder import (
     load_embedder,
 )
 from psa_guard.core.heads import LinearHead, fit_logistic
-from psa_guard.evaluation.datafolder import require_data_dir
+from psa_guard.datasets.folder import require_data_dir
 from psa_guard.evaluation.judge_data import (
     LabelledSet,
     harm_training_set,

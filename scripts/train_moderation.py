@@ -65,8 +65,8 @@ from psa_guard.core.embedder import (
 )
 from psa_guard.core.heads import LinearHead, fit_logistic
 from psa_guard.core.jsonl import read_jsonl
-from psa_guard.evaluation.datafolder import data_file, flatten_strings, require_data_dir
-from psa_guard.evaluation.suites import SUITES, load_suite
+from psa_guard.datasets.folder import data_file, flatten_strings, require_data_dir
+from psa_guard.datasets.suites import SUITES, load_suite
 from psa_guard.moderation.local import ARTIFACTS_DIR, HEAD_NAME, LocalModerationScorer
 
 RD = "harmful_prompts/refusal_direction"

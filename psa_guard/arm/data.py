@@ -48,9 +48,9 @@ from psa_guard.arm.pairs import (
     write_pairs,
 )
 from psa_guard.core.jsonl import read_jsonl
-from psa_guard.direg.data import evaluation_texts, normalise
+from psa_guard.datasets.folder import data_file
+from psa_guard.datasets.training import evaluation_texts, normalise
 from psa_guard.errors import DataError
-from psa_guard.evaluation.datafolder import data_file
 
 __all__ = [
     "DATA_FILES",
@@ -471,7 +471,7 @@ def _csv(path: Path) -> list[dict[str, str]]:
 
 def xstest_eval_prompts(folder: Path, limit: int = 60, seed: int = 0) -> set[str]:
     """Normalised XSTest prompts that the evaluation samples by default (safe and unsafe suites)."""
-    from psa_guard.evaluation.suites import load_suite
+    from psa_guard.datasets.suites import load_suite
 
     return {normalise(p.prompt) for name in ("xstest_safe", "xstest_unsafe")
             for p in load_suite(name, limit=limit, seed=seed, data=folder)}

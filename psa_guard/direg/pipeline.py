@@ -17,15 +17,9 @@ from typing import Any
 from psa_guard.core.atomic import write_atomic
 from psa_guard.core.checksums import file_sha256
 from psa_guard.core.jsonl import read_jsonl, write_jsonl
-from psa_guard.direg.data import (
-    dedupe_pairs,
-    drop_eval_overlap,
-    evaluation_texts,
-    jbb_judged_pairs,
-    select_compliant,
-    training_prompts,
-)
-from psa_guard.evaluation.datafolder import require_data_dir
+from psa_guard.datasets.folder import require_data_dir
+from psa_guard.datasets.training import evaluation_texts, training_prompts
+from psa_guard.direg.data import dedupe_pairs, drop_eval_overlap, jbb_judged_pairs, select_compliant
 from psa_guard.generation import GenerationSettings
 from psa_guard.jobs import PromptRecord, run_generate_job
 
@@ -70,7 +64,7 @@ def build_harm_data(request: DataRequest, progress: bool = True) -> dict[str, An
     from psa_guard.evaluation.judges import load_judges, response_features
     from psa_guard.evaluation.refusal_prefix import is_refusal_prefix
     from psa_guard.loading import load_model
-    from psa_guard.registry import build_generator
+    from psa_guard.pipeline import RequestPipeline
 
     folder = require_data_dir(request.data)
     out = request.out
@@ -97,10 +91,10 @@ def build_harm_data(request: DataRequest, progress: bool = True) -> dict[str, An
                                   temperature=request.temperature, top_p=request.top_p,
                                   seed=request.seed)
     loaded = load_model(request.model, threads=1)
-    generator = build_generator("base", loaded)
+    pipeline = RequestPipeline("base", loader=lambda _: loaded)
     records = [PromptRecord(p.id, p.prompt, i + 1) for i, p in enumerate(kept)]
     completions_path = out / "completions.jsonl"
-    summary = run_generate_job(records, completions_path, generator, settings,
+    summary = run_generate_job(records, completions_path, pipeline, settings,
                                config_name="base", batch_size=request.batch_size,
                                progress=progress)
     if summary.errors:

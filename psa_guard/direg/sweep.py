@@ -26,8 +26,8 @@ import torch
 from psa_guard.core.atomic import write_atomic
 from psa_guard.core.checksums import file_sha256
 from psa_guard.core.jsonl import append_jsonl, repair_jsonl_tail
+from psa_guard.datasets.folder import data_file, require_data_dir
 from psa_guard.direg.train import IGNORE, _collate, encode_pair
-from psa_guard.evaluation.datafolder import data_file, require_data_dir
 
 __all__ = ["SweepRequest", "choose_default", "perplexity_pairs", "response_perplexity", "run_sweep"]
 

@@ -7,6 +7,7 @@ evaluation-only. See ``docs/evaluation.md``.
 
 from __future__ import annotations
 
+from psa_guard.datasets.suites import SuitePrompt, load_suite, suite_names
 from psa_guard.evaluation.judges import JudgePanel, Verdict, load_judges
 from psa_guard.evaluation.metrics import (
     MeanValue,
@@ -19,7 +20,6 @@ from psa_guard.evaluation.metrics import (
     wilson_interval,
     win_rate,
 )
-from psa_guard.evaluation.suites import SuitePrompt, load_suite, suite_names
 
 __all__ = [
     "JudgePanel",

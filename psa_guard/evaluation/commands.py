@@ -22,7 +22,7 @@ def default_cache_path() -> Path:
 
 def expand_suites(names: list[str]) -> tuple[str, ...]:
     """Expand ``all`` into every suite that is not part of another; keep order, drop duplicates."""
-    from psa_guard.evaluation.suites import suite_names
+    from psa_guard.datasets.suites import suite_names
 
     out: list[str] = []
     for name in names:

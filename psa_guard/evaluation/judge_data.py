@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from psa_guard.core.jsonl import read_jsonl
-from psa_guard.evaluation.datafolder import data_file
+from psa_guard.datasets.folder import data_file
 
 __all__ = [
     "JUDGED_FAMILIES",

@@ -25,6 +25,7 @@ from typing import Any
 
 from psa_guard.core.atomic import write_atomic
 from psa_guard.core.jsonl import write_jsonl
+from psa_guard.datasets.suites import BENIGN, HARMFUL, get_suite
 from psa_guard.evaluation.cache import settings_key
 from psa_guard.evaluation.labels import config_label
 from psa_guard.evaluation.metrics import (
@@ -37,7 +38,6 @@ from psa_guard.evaluation.metrics import (
     win_rate,
 )
 from psa_guard.evaluation.runner import EvalRun, JudgedItem
-from psa_guard.evaluation.suites import BENIGN, HARMFUL, get_suite
 
 __all__ = [
     "METRIC_LABELS",

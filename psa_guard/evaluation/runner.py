@@ -15,11 +15,11 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from psa_guard.datasets.suites import SuitePrompt, get_suite, load_suite
 from psa_guard.errors import ConfigurationError
 from psa_guard.evaluation.cache import CacheRecord, CompletionCache, completion_key, settings_key
 from psa_guard.evaluation.judges import JudgePanel, Verdict
 from psa_guard.evaluation.labels import config_label
-from psa_guard.evaluation.suites import SuitePrompt, get_suite, load_suite
 from psa_guard.generation import Completion, GenerationSettings
 from psa_guard.loading import LoadedModel
 from psa_guard.pipeline import RequestOptions, RequestPipeline
@@ -48,7 +48,7 @@ class EvalRequest:
             :func:`~psa_guard.evaluation.labels.config_label`.
         prompt_sets: named prompt sets run *instead of* ``suites`` (whose names they must be),
             for benchmarks that tune on training-side prompts
-            (:mod:`psa_guard.evaluation.trainside`); ``limit`` and ``seed`` are then the sets'
+            (:mod:`psa_guard.datasets.trainside`); ``limit`` and ``seed`` are then the sets'
             business. ``None``: load ``suites`` from the data folder.
         methods: the methods' settings the configurations are built with (their fingerprint is
             part of the cache key).

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import torch
 
+from psa_guard.datasets.training import evaluation_texts, normalise
 from psa_guard.direg.config import DEFAULT_K_PERCENT, DEFAULT_LAMBDA
-from psa_guard.direg.data import evaluation_texts, normalise
 from psa_guard.direg.patch import apply_harm_vector
 from psa_guard.direg.patched import clear_patched_cache
 from psa_guard.direg.vector import SHIPPED_VECTOR, HarmVector, base_checksum

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from psa_guard.evaluation.suites import SUITES
+from psa_guard.datasets.suites import SUITES
 
 from ..doubles import load_benchmark
 

@@ -35,7 +35,7 @@ from psa_guard.arm.data import (
     xstest_pairs,
 )
 from psa_guard.attributes import ATTRIBUTES
-from psa_guard.direg.data import normalise
+from psa_guard.datasets.training import normalise
 from psa_guard.errors import DataError, InputLineError
 from psa_guard.home import data_dir
 

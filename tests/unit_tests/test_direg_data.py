@@ -6,16 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from psa_guard.direg.data import (
-    HarmPair,
-    HarmPrompt,
-    dedupe_pairs,
-    drop_eval_overlap,
-    evaluation_texts,
-    normalise,
-    select_compliant,
-    training_prompts,
-)
+from psa_guard.datasets.training import HarmPrompt, evaluation_texts, normalise, training_prompts
+from psa_guard.direg.data import HarmPair, dedupe_pairs, drop_eval_overlap, select_compliant
 from psa_guard.direg.pipeline import DataRequest
 from psa_guard.direg.train import batch_indices, encode_pair
 from psa_guard.home import data_dir

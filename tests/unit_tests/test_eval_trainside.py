@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from psa_guard.direg.data import normalise
-from psa_guard.errors import DataError
-from psa_guard.evaluation.suites import SUITES
-from psa_guard.evaluation.trainside import (
+from psa_guard.datasets.suites import SUITES
+from psa_guard.datasets.training import normalise
+from psa_guard.datasets.trainside import (
     HARMLESS_TRAIN,
     TRAIN_BENIGN,
     TRAIN_BIAS,
@@ -18,6 +17,7 @@ from psa_guard.evaluation.trainside import (
     training_bias,
     training_harmful,
 )
+from psa_guard.errors import DataError
 
 REAL_DATA = Path(__file__).resolve().parents[3] / "shared" / "safety-data"
 real = pytest.mark.skipif(not REAL_DATA.is_dir(), reason="shared safety-data folder not present")
@@ -43,7 +43,7 @@ def test_sets_are_disjoint_from_every_suite_and_seeded() -> None:
 
 
 def test_bias_file_without_the_hate_category_names_file_and_category(tmp_path: Path) -> None:
-    from psa_guard.direg.data import RED_INSTRUCT
+    from psa_guard.datasets.training import RED_INSTRUCT
 
     path = tmp_path / RED_INSTRUCT["catqa"]
     path.parent.mkdir(parents=True)

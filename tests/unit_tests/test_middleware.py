@@ -94,3 +94,39 @@ def test_guard_chat_model_wraps_any_model_in_a_chain() -> None:
     assert chain.invoke({"question": "story?"}).startswith("I can't help with that.")
     assert chain.invoke({"question": "I feel sad"},
                         config={"configurable": {"context": "strict"}}) == "Not here."
+
+
+def test_c_input_is_scored_once_per_model_call() -> None:
+    # Before: before_model and wrap_model_call each scored the last user message.
+    scorer = ScriptedScorer()
+    model = RecordingFake(messages=iter([AIMessage("Sunny today.")]), calls=[])
+    _agent(model, scorer).invoke({"messages": [HumanMessage("weather?")]}, context=AppContext())
+    assert scorer.seen == ["weather?", "Sunny today."]  # the input once, the reply once
+
+
+def test_c_context_steering_reaches_a_model_without_the_policy(
+        tiny_model_dir: Path, monkeypatch) -> None:
+    # Before: a ChatPSAGuard got the context's name, but its preference only if it also held
+    # the policy; now the middleware hands over the context's complete steering.
+    from psa_guard.pipeline import RequestPipeline
+
+    seen: list = []
+    run = RequestPipeline.run
+
+    def record(self, messages, options=None, generate=None):
+        seen.append(options)
+        return run(self, messages, options, generate)
+
+    monkeypatch.setattr(RequestPipeline, "run", record)
+    policy = POLICY.replace("  strict:\n    extends: general\n",
+                            "  strict:\n    extends: general\n    beta: 0.5\n"
+                            "    preference: {empathy: 1, sensitivity: 0, non_judgmental: 0,"
+                            " truthfulness: 0, helpfulness: 0}\n")
+    llm = ChatPSAGuard(model=str(tiny_model_dir), max_tokens=3)  # no policy of its own
+    middleware = PSAGuardMiddleware(Policy.from_string(policy), scorer=ScriptedScorer())
+    agent = create_agent(llm, tools=[], middleware=[middleware], context_schema=AppContext)
+    agent.invoke({"messages": [HumanMessage("hello")]}, context=AppContext(app_context="strict"))
+    (options,) = seen
+    assert options.context == "strict" and options.steering is not None
+    assert options.steering.preference == (1.0, 0, 0, 0, 0) and options.steering.beta == 0.5
+    assert options.steering.risk == 0.05  # the middleware's input score: not scored again

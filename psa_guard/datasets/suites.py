@@ -38,8 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from psa_guard.core.jsonl import iter_jsonl
+from psa_guard.datasets.folder import data_file, require_data_dir
 from psa_guard.errors import ConfigurationError, InputLineError
-from psa_guard.evaluation.datafolder import data_file, require_data_dir
 
 __all__ = [
     "BENIGN",

@@ -17,10 +17,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from psa_guard.direg.data import RED_INSTRUCT, evaluation_texts, normalise, training_prompts
+from psa_guard.datasets.folder import data_file, require_data_dir
+from psa_guard.datasets.suites import BENIGN, HARMFUL, SuitePrompt, sample
+from psa_guard.datasets.training import RED_INSTRUCT, evaluation_texts, normalise, training_prompts
 from psa_guard.errors import DataError
-from psa_guard.evaluation.datafolder import data_file, require_data_dir
-from psa_guard.evaluation.suites import BENIGN, HARMFUL, SuitePrompt, sample
 
 __all__ = [
     "CATQA_HATE",
