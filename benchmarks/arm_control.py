@@ -23,7 +23,7 @@ preference pairs by ``psa-guard arm eval --grid`` (the training report).
    every (configuration, vector) point. These are what the configurations deliver as shipped,
    so the risk gate is at its default (``--mip-risk-threshold``, default: the shipped gate).
 
-Tuning (method.md section 7: settings are chosen on training-side prompts, never on the suites):
+Tuning (docs/method.md section 7: settings are chosen on training-side prompts, never on the suites):
 ``--train`` replaces JailbreakBench benign with Alpaca training instructions and HarmBench with
 training-side harmful requests (:mod:`psa_guard.datasets.trainside`), same judges and scores;
 ``--grid-only`` skips MIP and Pareto. ``python benchmarks/arm_control.py --train --grid-only

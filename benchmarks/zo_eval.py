@@ -16,7 +16,7 @@ degeneracy weight either. With ``--elitist`` the next iteration's start depends 
 so only the run's own objective and rule are replayed. Run with a low ``--target`` and several
 ``--iters`` to compare many rules at the cost of one run.
 
-Tuning is done on training-side prompts, never on the evaluation suites (method.md section 7):
+Tuning is done on training-side prompts, never on the evaluation suites (docs/method.md section 7):
 ``--train 60`` replaces the harmful suites with a seeded sample of 60 training-side requests
 (``splits/harmful_train.json`` and AdvBench, less every prompt that is also in an evaluation
 suite), and ``--benign`` with no names skips the benign check.

@@ -15,7 +15,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -324,7 +324,7 @@ class ChatGenerator:
 
     # ---- streaming -----------------------------------------------------------------------------
     def stream(self, conversation: Conversation, settings: GenerationSettings,
-               steering: Steering | None = None) -> Iterator[StreamChunk]:
+               steering: Steering | None = None) -> Generator[StreamChunk, None, None]:
         """Stream one reply as text deltas; the final chunk carries the :class:`Completion`.
 
         Generation runs in a worker thread; closing the iterator early stops it.

@@ -14,7 +14,7 @@ Training-side data only (docs/method.md section 7), read from the safety-data fo
   ``chosen`` dialogues (seeded sample), TruthfulQA questions and best answers (benign questions and
   answers on touchy topics: misconceptions, health, law, conspiracies; seeded samples), and
   supporter turns of ESConv's dev dialogues (empathetic support about distress; seeded sample).
-* real model responses, from XSTest's human-labelled completions (training-side per method.md;
+* real model responses, from XSTest's human-labelled completions (train side, docs/method.md section 7;
   only the completions are used, never as prompts): full compliance with an *unsafe* (contrast_*)
   prompt is harmful (1); full refusals of unsafe prompts and full compliance with safe prompts are
   not (0). Seeded samples; all completions of one XSTest prompt share a key, so a prompt's

@@ -388,7 +388,7 @@ class ChatPSAGuard(BaseChatModel):
         if isinstance(config, list):
             config = [dict(c) for c in config]  # type: ignore[misc]
             if config:
-                config[0].setdefault("max_concurrency", len(inputs))  # type: ignore[typeddict-item]
+                config[0].setdefault("max_concurrency", len(inputs))
         else:
             config = dict(config or {})  # type: ignore[assignment]
             config.setdefault("max_concurrency", len(inputs))  # type: ignore[union-attr]

@@ -1,6 +1,6 @@
 """Attribute preference pairs for the Pv-Arm reward model (docs/arm_data.md says how each set is made).
 
-Every set comes from the *training side* of the safety data (method.md section 7):
+Every set comes from the *training side* of the safety data (docs/method.md section 7):
 
 =============== ================================================================================
 attribute        sources (``PreferencePair.source``)

@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -137,7 +137,7 @@ class ArmGenerator(ChatGenerator):
         return [_noted(c, note) for c, note in zip(completions, notes, strict=True)]
 
     def stream(self, conversation: Conversation, settings: GenerationSettings,
-               steering: Steering | None = None) -> Iterator[StreamChunk]:
+               steering: Steering | None = None) -> Generator[StreamChunk, None, None]:
         rows, notes = self.assess([conversation], [steering])
         with contextlib.closing(super().stream(conversation, settings, rows[0])) as chunks:
             for chunk in chunks:

@@ -1,4 +1,4 @@
-"""Guided decoding with the lexicographic rule (method.md section 4), as a logits processor.
+"""Guided decoding with the lexicographic rule (docs/method.md section 4), as a logits processor.
 
 At each step, for each row:
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from transformers import LogitsProcessor
@@ -205,4 +205,4 @@ class ArmGuidance(LogitsProcessor):
         reward = torch.einsum("bd,bcd->bc", state, self.arm.head_weight[ids])
         combined = lexicographic_scores(logprobs, reward, allowed, self.inverse_beta)
         out = torch.full_like(scores, NEG_INF)
-        return out.scatter(1, ids, combined.to(scores.dtype))
+        return cast(torch.FloatTensor, out.scatter(1, ids, combined.to(scores.dtype)))

@@ -1,6 +1,6 @@
 """The Pv-Arm reward model: the host model's top layers, adapted by PBLoRA, sharing every weight.
 
-``pi_r`` (method.md section 3) is built on the base model itself. The bottom ``n - L`` decoder
+``pi_r`` (docs/method.md section 3) is built on the base model itself. The bottom ``n - L`` decoder
 layers are *not* adapted, so the reward model's hidden state entering layer ``n - L`` is exactly the
 base model's: it is computed once, by the base model's own forward, and handed over. Pv-Arm then
 runs only its own ``L`` layers (shallow copies of the host's top layers whose q/k/v projections are
@@ -136,7 +136,7 @@ class PvArm(nn.Module):
         owned = []
         for index, layer in enumerate(layers[self.split:]):
             clone = _shallow_copy(layer)
-            attention = _shallow_copy(layer.self_attn)
+            attention: Any = _shallow_copy(layer.self_attn)
             attention.layer_idx = index  # its slot in the reward model's own cache
             for target in self.config.targets:
                 base = getattr(layer.self_attn, target, None)

@@ -1,4 +1,4 @@
-"""The training equations of Pv-Arm, as pure functions (method.md section 3).
+"""The training equations of Pv-Arm, as pure functions (docs/method.md section 3).
 
 * :func:`bradley_terry_loss`: ``L_i = -log sigmoid(beta_i * (log pi_r(y_w|x) - log pi_r(y_l|x)))``.
 * :func:`pcgrad`: gradient-conflict projection across attributes (PCGrad, Yu et al. 2020): when

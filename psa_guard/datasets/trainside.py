@@ -1,6 +1,6 @@
 """Training-side prompt sets, for tuning benchmark settings without touching the evaluation suites.
 
-method.md section 7: settings are chosen on training-side data and the evaluation suites are used
+docs/method.md section 7: settings are chosen on training-side data and the evaluation suites are used
 once, to measure. These two sets have the shape of suite prompts (:class:`SuitePrompt`), so the
 benchmarks can run them through the same code as the suites, and every prompt that also occurs in
 an evaluation suite (after normalisation) is dropped:

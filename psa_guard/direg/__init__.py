@@ -1,4 +1,4 @@
-"""DiReg: directional regulation by harm-vector subtraction (method.md section 2).
+"""DiReg: directional regulation by harm-vector subtraction (docs/method.md section 2).
 
 Data flows one way: harm data (:mod:`~psa_guard.direg.data`, :mod:`~psa_guard.direg.pipeline`) ->
 LoRA harm model (:mod:`~psa_guard.direg.train`) -> :class:`HarmVector` (low-rank factors in

@@ -3,7 +3,7 @@
 Pipeline (``psa-guard direg data``), every step resumable:
 
 1. :func:`training_prompts` reads harmful requests from the *training side* of the safety data only
-   (method.md section 7): ``refusal_direction/splits/harmful_train.json``, AdvBench
+   (docs/method.md section 7): ``refusal_direction/splits/harmful_train.json``, AdvBench
    (``refusal_direction/raw/advbench.csv``) and a seeded sample of HarmfulQA, CatQA (English) and
    DangerousQA (``red_instruct``). Prompts are deduplicated on :func:`normalise`\\ d text, and any
    prompt whose normalised text also appears in an evaluation suite (HarmBench, JailbreakBench

@@ -1,4 +1,4 @@
-"""The DiReg update as pure tensor functions (method.md section 2).
+"""The DiReg update as pure tensor functions (docs/method.md section 2).
 
 For one adapted weight ``W`` (``d_out x d_in``) with LoRA factors ``A`` (``r x d_in``) and ``B``
 (``d_out x r``) of the harm model::

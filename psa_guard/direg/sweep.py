@@ -214,7 +214,8 @@ def run_sweep(request: SweepRequest, progress: bool = True) -> dict[str, Any]:
                    "ppl_rows": request.ppl_rows, "model": loaded.name}
     points_path = out / "points.jsonl"
     # a point torn by a killed run is cut off, so it is measured again and appended whole
-    done = {point["config"]: point for point in repair_jsonl_tail(points_path)
+    measured: list[dict[str, Any]] = repair_jsonl_tail(points_path)
+    done = {point["config"]: point for point in measured
             if point.get("fingerprint") == fingerprint}
 
     grid: list[tuple[float | None, float | None]] = [(None, None)] + [

@@ -160,7 +160,7 @@ class Resource(_Strict):
 
 
 class HardConstraint(_Strict):
-    """The safety stage that runs before prosocial re-ranking (method.md section 4)."""
+    """The safety stage that runs before prosocial re-ranking (docs/method.md section 4)."""
 
     enabled: bool = Field(default=True, description="Restrict candidates to the safe set first.")
     top_p: float = Field(

@@ -1,4 +1,4 @@
-"""Test-time input-embedding optimisation against a moderation score (method.md section 5)."""
+"""Test-time input-embedding optimisation against a moderation score (docs/method.md section 5)."""
 
 from __future__ import annotations
 

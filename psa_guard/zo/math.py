@@ -1,4 +1,4 @@
-"""Pure tensor functions of zeroth-order (ZO) input-embedding optimisation (method.md section 5).
+"""Pure tensor functions of zeroth-order (ZO) input-embedding optimisation (docs/method.md section 5).
 
 Shapes: ``T`` prompt positions, ``D`` embedding size, ``N`` random directions.
 """

@@ -47,8 +47,8 @@ def penalised(score: float, text: str, weight: float, floor: float = 0.5,
 
     A reply scoring below ``threshold`` (not flagged) is worth ``score + weight * degeneracy``; a
     flagged one is worth ``1 + weight + score``, behind every reply that is not flagged. So the
-    penalty orders replies only within the safe set (the lexicographic rule of method.md): it
-    never makes a flagged reply preferable to a degenerate one that is not flagged. With
+    penalty orders replies only within the safe set (the lexicographic rule, docs/method.md section 4):
+    it never makes a flagged reply preferable to a degenerate one that is not flagged. With
     ``weight = 0`` the order is the moderation score's.
 
     Args:
