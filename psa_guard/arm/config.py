@@ -20,7 +20,10 @@ from psa_guard.steering import (
     Steering,
 )
 
-__all__ = ["ArmSettings"]
+__all__ = ["DEFAULT_MAX_CANDIDATES", "ArmSettings"]
+
+#: The most candidates Pv-Arm re-ranks per decoding step.
+DEFAULT_MAX_CANDIDATES = 20
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class ArmSettings:
     preference: tuple[float, ...] = UNIFORM_PREFERENCE
     beta: float = DEFAULT_BETA
     top_p: float = DEFAULT_SAFE_TOP_P
-    max_candidates: int = 20
+    max_candidates: int = DEFAULT_MAX_CANDIDATES
     risk_threshold: float = DEFAULT_RISK_THRESHOLD
     adapter: Path | None = None
 

@@ -29,7 +29,9 @@ import torch
 from transformers import LogitsProcessor
 from transformers.cache_utils import DynamicCache
 
+from psa_guard.arm.config import DEFAULT_MAX_CANDIDATES
 from psa_guard.arm.model import PvArm, positions_from_mask
+from psa_guard.steering import DEFAULT_SAFE_TOP_P
 
 __all__ = ["ArmGuidance", "TermVeto", "guidance_weights", "lexicographic_scores", "safe_candidates"]
 
@@ -160,7 +162,8 @@ class ArmGuidance(LogitsProcessor):
 
     def __init__(self, arm: PvArm, alpha: torch.Tensor, inverse_beta: torch.Tensor,
                  prompt_mask: torch.Tensor, sink: list[torch.Tensor], *,
-                 top_p: float | torch.Tensor = 0.9, max_candidates: int = 20,
+                 top_p: float | torch.Tensor = DEFAULT_SAFE_TOP_P,
+                 max_candidates: int = DEFAULT_MAX_CANDIDATES,
                  veto: TermVeto | None = None, blocked_terms: Sequence[Sequence[str]] = (),
                  eos_token_id: int | None = None) -> None:
         self.arm = arm

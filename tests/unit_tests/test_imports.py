@@ -38,3 +38,14 @@ def test_torch_free_layers_import_no_torch() -> None:
 def test_langchain_package_public_api() -> None:
     assert sorted(langchain_psa_guard.__all__) == ["ChatPSAGuard", "PSAGuardMiddleware",
                                                   "guard_chat_model"]
+
+
+def test_no_module_is_shadowed_by_a_folder_beside_it() -> None:
+    # ``evaluation/artifacts.py`` beside ``evaluation/artifacts/`` (and ``arm/artifacts.py``) made
+    # one name mean two things; modules are named for what they hold.
+    from pathlib import Path
+
+    roots = [Path(psa_guard.__file__).parent, Path(langchain_psa_guard.__file__).parent]
+    clashes = [str(module) for root in roots for module in root.rglob("*.py")
+               if (module.parent / module.stem).is_dir()]
+    assert clashes == []

@@ -256,3 +256,33 @@ def test_i_a_missing_completion_is_an_error_not_a_shorter_list() -> None:
 def test_base_generator_ignores_steering(tiny_generator: ChatGenerator) -> None:
     plain = tiny_generator.generate(["hi"], SHORT)[0].text
     assert tiny_generator.generate(["hi"], SHORT, [Steering((1, 0, 0, 0, 0))])[0].text == plain
+
+
+def test_a_preference_passes_each_module_once(tiny_loaded: LoadedModel,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # policy file -> routing (ResolvedContext.steering) -> pipeline (RequestPipeline.steering)
+    # -> arm/generator (row_steering) -> guidance: once each per request. Before, row_steering
+    # ran twice per call and the CLI resolved the context's steering apart from its checks.
+    from psa_guard.arm.generator import ArmGenerator as Generator
+    from psa_guard.policy.routing import ResolvedContext
+
+    calls: dict[str, int] = {}
+
+    def count(owner: Any, name: str) -> None:
+        original = getattr(owner, name)
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            calls[name] = calls.get(name, 0) + 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, counted)
+
+    for owner, name in ((ResolvedContext, "steering"), (RequestPipeline, "steering"),
+                        (Generator, "row_steering"), (Policy, "resolve")):
+        count(owner, name)
+    pipeline, recorder = _guided_pipeline(tiny_loaded, monkeypatch,
+                                          policy=Policy.from_string(GUIDED_POLICY),
+                                          scorer=ScriptedScorer())
+    pipeline.run("hello", RequestOptions(context="strict", settings=SHORT))
+    assert calls == {"resolve": 1, "steering": 2, "row_steering": 1}  # routing + pipeline
+    assert recorder.rows[0] is not None and recorder.rows[0].beta == 0.25
