@@ -26,6 +26,7 @@ COMMAND_MODULES: list[str] = [
     "psa_guard.direg.commands",
     "psa_guard.moderation.commands",
     "psa_guard.arm.commands",
+    "psa_guard.serve.commands",
 ]
 
 

@@ -21,7 +21,7 @@ import dataclasses
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -215,7 +215,7 @@ class RequestPipeline:
         return [reply for reply in replies if reply is not None]
 
     def stream(self, messages: Conversation, options: RequestOptions | None = None
-               ) -> Iterator[tuple[str, GuardedReply | None]]:
+               ) -> Generator[tuple[str, GuardedReply | None], None, None]:
         """Stream one request: ``(text, None)`` pieces, then ``("", reply)``.
 
         Text is released only after the output check passed it (with a policy). A generator

@@ -41,6 +41,7 @@ from psa_guard.policy.schema import (
     PolicyDocument,
     PreferenceSpec,
     Resource,
+    Serving,
     policy_json_schema,
     policy_json_schema_text,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "PreferenceSpec",
     "ResolvedContext",
     "Resource",
+    "Serving",
     "SCHEMA_VERSION",
     "check_document",
     "format_issues",

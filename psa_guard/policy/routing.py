@@ -29,6 +29,7 @@ from psa_guard.policy.schema import (
     ModerationRule,
     PolicyDocument,
     Resource,
+    Serving,
 )
 from psa_guard.steering import DEFAULT_BETA, Steering
 
@@ -102,6 +103,8 @@ class ResolvedContext:
         resources: all help resources (every locale).
         lineage: this context, then the contexts it inherits from, nearest first.
         on_unavailable: the fail-closed action when the moderation scorer cannot answer.
+        serving: what clients of ``psa-guard serve`` may ask of it (the token cap, and whether
+            a request may override the preference).
     """
 
     name: str
@@ -114,6 +117,7 @@ class ResolvedContext:
     resources: tuple[Resource, ...]
     lineage: tuple[str, ...] = field(default=())
     on_unavailable: ActionName = "refuse"
+    serving: Serving = field(default_factory=Serving)
 
     @property
     def preference_map(self) -> Mapping[str, float]:
@@ -363,5 +367,6 @@ def resolve_contexts(
             resources=tuple(_inherited(document, chain, "resources") or ()),
             lineage=chain,
             on_unavailable=moderation.on_unavailable,
+            serving=_inherited(document, chain, "serving") or Serving(),
         )
     return resolved

@@ -254,6 +254,21 @@ class Messages(_Strict):
         return getattr(self, action, None) if action != "allow" else None
 
 
+class Serving(_Strict):
+    """What clients of ``psa-guard serve`` may ask of this context."""
+
+    max_tokens: int = Field(
+        default=1024, ge=1, le=32768,
+        description="The most tokens a request may ask for (max_tokens / max_completion_tokens); "
+        "larger requests are refused with a 400 naming the field.",
+    )
+    client_preference: bool = Field(
+        default=False,
+        description="Whether a request may override this context's preference and beta "
+        "(extension field psa_guard.preference / psa_guard.beta); refused with a 400 otherwise.",
+    )
+
+
 class ContextSpec(_Strict):
     """One application context as written in the file.
 
@@ -280,6 +295,7 @@ class ContextSpec(_Strict):
         tuple[Resource, ...] | None,
         Field(strict=False, description="Help resources (e.g. crisis lines by locale)."),
     ] = None
+    serving: Serving | None = Field(default=None, description="Limits for served requests.")
 
 
 class PolicyDocument(_Strict):
