@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from psa_guard.generation import Completion, StreamChunk
 from psa_guard.messages import Message, last_user_text, normalize_messages
-from psa_guard.moderation.base import ModerationScorer, score_texts
+from psa_guard.moderation.base import ModerationScorer, Scores, score_detailed
 from psa_guard.moderation.local import LazyDefaultScorer
 from psa_guard.policy import Policy
 from psa_guard.policy.routing import Decision, ResolvedContext
@@ -52,15 +52,24 @@ class GuardStep:
         action: the action taken (``allow``, ``steer``, ``refuse``, ...).
         score: the moderation harm score, or None when the scorer was unavailable.
         reason: why the scorer was unavailable, else None.
+        category: the category whose rule decided the action (None: the overall score did).
+        categories: the scores of the categories the context's rules read (None: it has none).
     """
 
     stage: str
     action: str
     score: float | None
     reason: str | None = None
+    category: str | None = None
+    categories: dict[str, float] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The step as reported; the category fields only when categories were read."""
+        out = asdict(self)
+        for key in ("category", "categories"):
+            if out[key] is None:
+                del out[key]
+        return out
 
 
 @dataclass(frozen=True)
@@ -167,25 +176,36 @@ class PolicyGuard:
         """Score ``text`` and decide; fails closed if the scorer cannot answer."""
         return self.decide(resolved, stage, *self.score([text]), locale)
 
-    def score(self, texts: Sequence[str]) -> tuple[list[float | None], str | None]:
-        """Score texts in one call; None (with the reason) when the scorer cannot answer or
-        returns something that is not a probability (NaN, out of range, missing)."""
-        return score_texts(self.get_scorer(), texts)
+    def score(self, texts: Sequence[str]) -> tuple[list[Scores | None], str | None]:
+        """Score texts in one call, with categories where the scorer has them; None (with the
+        reason) when the scorer cannot answer or returns something that is not a probability
+        (NaN, out of range, missing)."""
+        return score_detailed(self.get_scorer(), texts)
 
     def decide(
-        self, resolved: ResolvedContext, stage: str, scores: Sequence[float | None],
+        self, resolved: ResolvedContext, stage: str, scores: Sequence[Scores | None],
         reason: str | None, locale: str | None = None,
     ) -> tuple[Decision, GuardStep]:
-        """The decision on one score (a one-element ``scores``); fails closed on None."""
+        """The decision on one text's scores (a one-element ``scores``); fails closed on None
+        and when the context's category rules need a category the scorer did not score."""
         (score,) = scores
         locale = locale or self.locale
+        needed = resolved.needs_categories
+        if score is not None and needed:
+            missing = [c for c in needed if score.categories is None or c not in score.categories]
+            if missing:
+                score, reason = None, (f"the scorer gave no score for {', '.join(missing)}, which "
+                                       f"the rules of context {resolved.name!r} read")
         if score is None:
             reason = reason or "no score"
             logger.warning("moderation unavailable at %s check: %s", stage, reason)
             decision = resolved.unavailable(reason, locale)
             return decision, GuardStep(stage, decision.action, None, reason)
-        decision = resolved.decide(score, locale)
-        return decision, GuardStep(stage, decision.action, round(score, 4))
+        decision = resolved.decide(score.overall, locale, score.categories)
+        read = ({c: round(float(score.categories[c]), 4) for c in needed}
+                if needed and score.categories is not None else None)
+        return decision, GuardStep(stage, decision.action, round(score.overall, 4),
+                                   category=decision.category, categories=read)
 
     def screen(
         self, requests: Sequence[tuple[Sequence[Message] | str, str | None]],
@@ -212,7 +232,7 @@ class PolicyGuard:
             decision, step = self.decide(resolved, "input", [score], reason, where)
             steer = decision.message if decision.action == "steer" else None
             screens.append(Screen(resolved, decision, step, with_steer(messages, steer), where,
-                                  score))
+                                  None if score is None else score.overall))
         return screens
 
     def screen_input(
@@ -334,7 +354,10 @@ class PolicyGuard:
             return decision.render(), [GuardStep("repair", "repair", None, "no repairer")]
         threshold = decision.threshold if decision.threshold is not None else 0.5
         result = repair(prepared, completion, step.score, threshold)
-        after = resolved.decide(min(max(result.score, 0.0), 1.0), locale)
+        if resolved.needs_categories:  # the repaired reply's categories are needed too
+            after, _ = self.check(resolved, "repair", result.text, locale)
+        else:
+            after = resolved.decide(min(max(result.score, 0.0), 1.0), locale)
         reason = (f"{result.iterations} iterations, {result.scorer_calls} scorer calls, "
                   f"{result.seconds:.1f} s")
         if after.produces_response and result.degenerate:  # not flagged, but no answer

@@ -15,12 +15,15 @@ Implementations: :class:`~psa_guard.moderation.local.LocalModerationScorer` (off
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from psa_guard.errors import ConfigurationError, ModerationUnavailableError
 
-__all__ = ["ModerationScorer", "check_scores", "check_texts", "score_texts"]
+__all__ = [
+    "ModerationScorer", "Scores", "check_scores", "check_texts", "score_detailed", "score_texts",
+]
 
 
 @runtime_checkable
@@ -94,5 +97,52 @@ def score_texts(scorer: ModerationScorer, texts: Sequence[str]
     name = getattr(scorer, "name", type(scorer).__name__)
     try:
         return list(check_scores(scorer.score(list(texts)), len(texts), f"scorer {name!r}")), None
+    except ModerationUnavailableError as exc:
+        return [None] * len(texts), exc.reason
+
+
+@dataclass(frozen=True)
+class Scores:
+    """A text's overall harm score and, from a scorer that has them, its category scores.
+
+    Attributes:
+        overall: the harm probability in [0, 1].
+        categories: ``{category: score in [0, 1]}`` (None: the scorer scores no categories).
+    """
+
+    overall: float
+    categories: Mapping[str, float] | None = None
+
+
+def score_detailed(scorer: ModerationScorer, texts: Sequence[str]
+                   ) -> tuple[list[Scores | None], str | None]:
+    """Score ``texts`` with their categories where the scorer has them; fails closed.
+
+    A scorer with ``score_detailed(texts) -> [(overall, {category: score})]`` is asked that (one
+    call); any other through :func:`score_texts`, with no categories. A category score that is
+    not a finite number in [0, 1] makes the whole call count as unanswered, like a bad overall
+    score.
+
+    Returns:
+        One :class:`Scores` per text (all None when the scorer could not answer), and the reason.
+    """
+    detailed = getattr(scorer, "score_detailed", None)
+    if detailed is None:
+        overall, reason = score_texts(scorer, texts)
+        return [None if value is None else Scores(value) for value in overall], reason
+    if not texts:
+        return [], None
+    name = getattr(scorer, "name", type(scorer).__name__)
+    try:
+        results = list(detailed(list(texts)))
+        values = check_scores([r[0] for r in results], len(texts), f"scorer {name!r}")
+        out: list[Scores | None] = []
+        for value, (_, categories) in zip(values, results, strict=True):
+            if not isinstance(categories, Mapping):
+                raise ModerationUnavailableError(f"scorer {name!r} returned no category mapping")
+            checked = check_scores(list(categories.values()), len(categories),
+                                   f"scorer {name!r} (categories)")
+            out.append(Scores(value, dict(zip(categories, checked, strict=True))))
+        return out, None
     except ModerationUnavailableError as exc:
         return [None] * len(texts), exc.reason

@@ -50,6 +50,7 @@ from tenacity import (
 )
 from typing_extensions import Self
 
+from psa_guard.categories import CATEGORIES
 from psa_guard.errors import ConfigurationError, ModerationUnavailableError
 from psa_guard.moderation.base import check_texts
 
@@ -59,6 +60,8 @@ __all__ = [
     "URL_ENV",
     "HTTPModerationScorer",
     "harm_score",
+    "categories_of",
+    "parse_moderation_details",
     "parse_moderation_response",
     "parse_retry_after",
 ]
@@ -139,12 +142,50 @@ def harm_score(result: Any) -> float:
     return min(1.0, max(0.0, max(values)))
 
 
+def _category_key(name: str) -> str | None:
+    """Our name for a response's category key (``self-harm/intent``, ``self_harm_intent`` and
+    ``self-harm-intent`` all mean one category); None for a category we do not know."""
+    key = name.strip().lower().replace("_", "-")
+    for category in CATEGORIES:
+        if key in (category, category.replace("/", "-"), category.replace("_", "-")):
+            return category
+    return None
+
+
+def categories_of(result: dict[str, Any]) -> dict[str, float]:
+    """The categories of one (already checked) ``results`` entry, under our names, in [0, 1].
+
+    The thirteen OpenAI moderation categories keep their names; categories this library does not
+    know are left out here (they still count in the overall harm score).
+    """
+    out: dict[str, float] = {}
+    for name, value in result["category_scores"].items():
+        category = _category_key(str(name))
+        if category is not None:
+            out[category] = min(1.0, max(0.0, float(value)))
+    return out
+
+
+def parse_moderation_details(body: bytes, expected: int) -> list[tuple[float, dict[str, float]]]:
+    """Harm scores and category scores from an OpenAI-shaped moderation response body.
+
+    Raises:
+        ValueError: the body is not JSON of the expected shape, or has the wrong number of results.
+    """
+    results = _results(body, expected)
+    return [(harm_score(r), categories_of(r)) for r in results]
+
+
 def parse_moderation_response(body: bytes, expected: int) -> list[float]:
     """Harm scores from an OpenAI-shaped moderation response body.
 
     Raises:
         ValueError: the body is not JSON of the expected shape, or has the wrong number of results.
     """
+    return [overall for overall, _ in parse_moderation_details(body, expected)]
+
+
+def _results(body: bytes, expected: int) -> list[Any]:
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -154,7 +195,7 @@ def parse_moderation_response(body: bytes, expected: int) -> list[float]:
     results = payload["results"]
     if len(results) != expected:
         raise ValueError(f"response has {len(results)} results for {expected} inputs")
-    return [harm_score(r) for r in results]
+    return list(results)
 
 
 class HTTPModerationScorer:
@@ -229,9 +270,14 @@ class HTTPModerationScorer:
             ModerationUnavailableError: no valid answer within the attempts and the budget;
                 ``reason`` says why (e.g. ``"HTTP 500 after 3 attempts"``).
         """
+        return [overall for overall, _ in self.score_detailed(texts)]
+
+    def score_detailed(self, texts: Sequence[str]) -> list[tuple[float, dict[str, float]]]:
+        """Per text, the harm score and the category scores mapped to this library's names
+        (:data:`~psa_guard.categories.CATEGORIES`); raises as :meth:`score` does."""
         items = check_texts(texts)
         deadline = time.monotonic() + self.budget
-        out: list[float] = []
+        out: list[tuple[float, dict[str, float]]] = []
         for start in range(0, len(items), self.batch_size):
             out.extend(self._score_batch(items[start:start + self.batch_size], deadline))
         return out
@@ -269,7 +315,7 @@ class HTTPModerationScorer:
             headers["Authorization"] = f"Bearer {self._api_key}"
         return headers
 
-    def _attempt(self, batch: list[str], deadline: float) -> list[float]:
+    def _attempt(self, batch: list[str], deadline: float) -> list[tuple[float, dict[str, float]]]:
         """One POST; returns scores or raises _RetryableFailure / _FatalFailure."""
         remaining = deadline - time.monotonic()
         if remaining < MIN_ATTEMPT_SECONDS:
@@ -298,11 +344,12 @@ class HTTPModerationScorer:
         if status != 200:
             raise _RetryableFailure(f"unexpected HTTP {status}")
         try:
-            return parse_moderation_response(response.content, len(batch))
+            return parse_moderation_details(response.content, len(batch))
         except ValueError as exc:
             raise _RetryableFailure(f"malformed response ({exc})") from exc
 
-    def _score_batch(self, batch: list[str], deadline: float) -> list[float]:
+    def _score_batch(self, batch: list[str], deadline: float
+                     ) -> list[tuple[float, dict[str, float]]]:
         give_up: dict[str, str] = {}
 
         def wait(state: RetryCallState) -> float:

@@ -22,7 +22,9 @@ from psa_guard.policy.issues import Issue
 from psa_guard.policy.schema import (
     ATTRIBUTES,
     MESSAGE_ACTIONS,
+    RESOURCE_ACTIONS,
     ActionName,
+    CategoryRule,
     HardConstraint,
     Messages,
     Moderation,
@@ -34,12 +36,18 @@ from psa_guard.policy.schema import (
 from psa_guard.steering import DEFAULT_BETA, Steering
 
 __all__ = [
+    "ACTION_PRECEDENCE",
     "DEFAULT_BETA",
     "Decision",
     "ResolvedContext",
     "check_document",
     "resolve_contexts",
 ]
+
+#: The most protective action first: when rules disagree, the earliest of these wins.
+ACTION_PRECEDENCE: tuple[str, ...] = (
+    "block", "support", "escalate", "refuse_with_resources", "refuse", "repair", "steer", "allow",
+)
 
 #: Shown when the scorer is unavailable and the policy has no message for its fallback action.
 UNAVAILABLE_MESSAGE = "I can't answer this right now because a safety check is unavailable."
@@ -50,14 +58,16 @@ class Decision:
     """What to do with a message (or a reply) given its moderation harm score.
 
     Attributes:
-        action: one of ``allow, steer, refuse, refuse_with_resources, block, escalate``.
+        action: one of :data:`~psa_guard.policy.schema.ACTIONS`.
         message: the policy's text for this action (``None`` for ``allow`` and an unset ``steer``).
-        resources: help resources to show (only for ``refuse_with_resources`` and ``escalate``),
+        resources: help resources to show (only for ``refuse_with_resources``, ``support`` and
+            ``escalate``),
             filtered by locale.
         score: the harm score that was decided on.
         threshold: the ``at`` of the rule that fired (``None`` when no rule did: ``allow``).
         context: the context name.
         reason: why the decision was taken without a score (the scorer was unavailable), or None.
+        category: the category whose rule decided the action, or None (the overall score did).
     """
 
     action: ActionName
@@ -67,6 +77,7 @@ class Decision:
     threshold: float | None
     context: str
     reason: str | None = None
+    category: str | None = None
 
     @property
     def produces_response(self) -> bool:
@@ -118,6 +129,7 @@ class ResolvedContext:
     lineage: tuple[str, ...] = field(default=())
     on_unavailable: ActionName = "refuse"
     serving: Serving = field(default_factory=Serving)
+    category_rules: tuple[CategoryRule, ...] = ()
 
     @property
     def preference_map(self) -> Mapping[str, float]:
@@ -137,9 +149,19 @@ class ResolvedContext:
         return Steering(self.preference, self.beta, hard.top_p, tuple(hard.blocked_terms),
                         hard.risk_threshold)
 
-    def resources_for(self, locale: str | None = None) -> tuple[Resource, ...]:
-        """The resources that apply to ``locale`` (all of them for ``None``), in file order."""
-        return tuple(resource for resource in self.resources if resource.applies_to(locale))
+    def resources_for(self, locale: str | None = None, category: str | None = None
+                      ) -> tuple[Resource, ...]:
+        """The resources for ``locale`` (all locales for ``None``) and ``category``, file order.
+
+        A resource with ``categories`` is shown only when one of them decided the action. A
+        locale with no resource of its own gets the others (the global ones first): a reply that
+        lists resources is never left without any.
+        """
+        fitting = [r for r in self.resources if not r.categories or category in r.categories]
+        local = tuple(r for r in fitting if r.applies_to(locale))
+        if local or not fitting:
+            return local
+        return tuple(sorted(fitting, key=lambda r: "*" not in r.locales))
 
     def unavailable(self, reason: str, locale: str | None = None) -> Decision:
         """Fail closed: the decision when no moderation score could be obtained.
@@ -148,30 +170,38 @@ class ResolvedContext:
         policy's text for that action, or a generic one when the policy has none.
         """
         action = self.on_unavailable
-        resources = (
-            self.resources_for(locale) if action in ("refuse_with_resources", "escalate") else ()
-        )
+        resources = self.resources_for(locale) if action in RESOURCE_ACTIONS else ()
         message = self.messages.for_action(action)
         if message is None and action not in ("allow", "steer"):
             message = UNAVAILABLE_MESSAGE
         return Decision(action, message, resources, None, None, self.name, reason)
 
-    def decide(self, harm_score: float, locale: str | None = None) -> Decision:
-        """Pick the action for a moderation harm score.
+    @property
+    def needs_categories(self) -> tuple[str, ...]:
+        """The categories this context's rules read (a scorer must score each of them)."""
+        return tuple(dict.fromkeys(rule.category for rule in self.category_rules))
 
-        The rule with the largest ``at`` that is ``<= harm_score`` fires; when the score is below
-        every rule (or there are none) the action is ``allow``. A threshold is inclusive: a score
-        equal to ``at`` takes that rule's action.
+    def decide(self, harm_score: float, locale: str | None = None,
+               categories: Mapping[str, float] | None = None) -> Decision:
+        """Pick the action for a moderation harm score and, with category rules, its categories.
+
+        The score rule with the largest ``at`` that is ``<= harm_score`` proposes its action
+        (``allow`` below every rule); each category rule whose category scores ``>= at``
+        proposes its own; the most protective proposal wins (:data:`ACTION_PRECEDENCE`), so a
+        harmful request that carries distress (methods of self-harm) gets ``support``, and a
+        rule on sexual/minors that says ``block`` wins over everything. Thresholds are inclusive.
 
         Args:
             harm_score: the moderation score, a finite number in [0, 1] (1 = surely harmful).
             locale: the user's locale (``"en-GB"``) to filter resources; ``None`` keeps all.
+            categories: the per-category scores (needed when the context has category rules).
 
         Returns:
             The decision, with the message and resources to show.
 
         Raises:
-            ConfigurationError: ``harm_score`` is not a finite number in [0, 1].
+            ConfigurationError: ``harm_score`` (or a category score a rule needs) is not a finite
+                number in [0, 1], or is missing.
         """
         if isinstance(harm_score, bool) or not isinstance(harm_score, (int, float)):
             raise ConfigurationError(
@@ -189,17 +219,36 @@ class ResolvedContext:
             else:
                 break
         action: ActionName = fired.action if fired is not None else "allow"
-        resources = (
-            self.resources_for(locale) if action in ("refuse_with_resources", "escalate") else ()
-        )
+        threshold = fired.at if fired is not None else None
+        category: str | None = None
+        for crule in self.category_rules:
+            value = _category_score(categories, crule.category)
+            if value >= crule.at and _rank(crule.action) < _rank(action):
+                action, threshold, category = crule.action, crule.at, crule.category
+        resources = self.resources_for(locale, category) if action in RESOURCE_ACTIONS else ()
         return Decision(
             action=action,
             message=self.messages.for_action(action),
             resources=resources,
             score=float(harm_score),
-            threshold=fired.at if fired is not None else None,
+            threshold=threshold,
             context=self.name,
+            category=category,
         )
+
+
+def _rank(action: str) -> int:
+    return ACTION_PRECEDENCE.index(action)
+
+
+def _category_score(categories: Mapping[str, float] | None, category: str) -> float:
+    value = None if categories is None else categories.get(category)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not 0.0 <= value <= 1.0:
+        raise ConfigurationError(
+            f"the rule on {category!r} needs that category's score, a finite number in [0, 1]; "
+            f"got {value!r} (use a scorer that scores categories)")
+    return float(value)
 
 
 def _lineage(document: PolicyDocument, name: str) -> tuple[tuple[str, ...], Issue | None]:
@@ -297,10 +346,13 @@ def check_document(document: PolicyDocument) -> list[Issue]:
         moderation = _inherited(document, chain, "moderation")
         messages = _inherited(document, chain, "messages") or Messages()
         resources = _inherited(document, chain, "resources") or ()
-        rules = moderation.rules if moderation is not None else ()
+        rules: list[tuple[str, int, ModerationRule | CategoryRule]] = []
+        if moderation is not None:
+            rules = [("rules", i, r) for i, r in enumerate(moderation.rules)]
+            rules += [("category_rules", i, r) for i, r in enumerate(moderation.category_rules)]
         sources = (_where(document, chain, "messages"), _where(document, chain, "resources"))
-        for index, rule in enumerate(rules):
-            rule_loc = (*(_where(document, chain, "moderation") or ()), "rules", index, "action")
+        for section, index, rule in rules:
+            rule_loc = (*(_where(document, chain, "moderation") or ()), section, index, "action")
             if rule.action in MESSAGE_ACTIONS and messages.for_action(rule.action) is None:
                 report(
                     Issue(
@@ -313,13 +365,15 @@ def check_document(document: PolicyDocument) -> list[Issue]:
                     "message",
                     sources[0],
                 )
-            if rule.action == "refuse_with_resources" and not resources:
+            if rule.action in ("refuse_with_resources", "support") and not resources:
                 report(
                     Issue(
                         rule_loc,
-                        f"the rule at {rule.at} picks 'refuse_with_resources', but context "
+                        f"the rule at {rule.at} picks {rule.action!r}, but context "
                         f"{name!r} has no resources",
-                        "add 'resources:' (name, contact, locales) or use action 'refuse'",
+                        "add 'resources:' (name, contact, locales): a person who needs help must "
+                        "be given somewhere to get it"
+                        + (" (or use action 'refuse')" if rule.action != "support" else ""),
                     ),
                     "resources",
                     sources[1],
@@ -363,6 +417,7 @@ def resolve_contexts(
             beta=float(beta) if beta is not None else DEFAULT_BETA,
             hard_constraint=_inherited(document, chain, "hard_constraint") or HardConstraint(),
             rules=moderation.rules,
+            category_rules=moderation.category_rules,
             messages=_inherited(document, chain, "messages") or Messages(),
             resources=tuple(_inherited(document, chain, "resources") or ()),
             lineage=chain,

@@ -19,11 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_core import PydanticCustomError
 
 from psa_guard.attributes import ATTRIBUTES
+from psa_guard.categories import CategoryName
 from psa_guard.steering import DEFAULT_RISK_THRESHOLD, DEFAULT_SAFE_TOP_P
 
 __all__ = [
     "ATTRIBUTES",
     "ACTIONS",
+    "RESOURCE_ACTIONS",
+    "CategoryRule",
     "MESSAGE_ACTIONS",
     "SCHEMA_VERSION",
     "NAME_PATTERN",
@@ -47,7 +50,7 @@ SCHEMA_VERSION = 1
 
 
 ActionName = Literal[
-    "allow", "steer", "repair", "refuse", "refuse_with_resources", "block", "escalate"
+    "allow", "steer", "repair", "refuse", "refuse_with_resources", "support", "block", "escalate"
 ]
 
 #: Every action a moderation rule may pick, mildest first.
@@ -56,8 +59,11 @@ ACTIONS: tuple[str, ...] = get_args(ActionName)
 #: Actions that answer the user with a policy message instead of (or on top of) the model's text;
 #: a rule may only pick one of these if the context has a message for it.
 MESSAGE_ACTIONS: tuple[str, ...] = (
-    "repair", "refuse", "refuse_with_resources", "block", "escalate"
+    "repair", "refuse", "refuse_with_resources", "support", "block", "escalate"
 )
+
+#: Actions whose reply lists the context's help resources after the message.
+RESOURCE_ACTIONS: tuple[str, ...] = ("refuse_with_resources", "support", "escalate")
 
 #: Context keys that earlier releases accepted but never applied, with why each is gone and what to
 #: do instead; a file that still writes one is refused with this text (see docs/policies.md). The
@@ -146,6 +152,15 @@ class Resource(_Strict):
         ),
     ] = ("*",)
     url: Text | None = Field(default=None, description="Optional web address.")
+    categories: Annotated[
+        tuple[CategoryName, ...],
+        Field(
+            strict=False,
+            description="Shown only when one of these categories decided the action (e.g. a "
+            "child-protection line for abuse_disclosure); empty: shown for every action that "
+            "lists resources.",
+        ),
+    ] = ()
 
     def applies_to(self, locale: str | None) -> bool:
         """Whether this resource is shown for ``locale`` (``None`` means every locale).
@@ -192,6 +207,14 @@ class ModerationRule(_Strict):
     action: ActionName = Field(description="What to do at or above this score.")
 
 
+class CategoryRule(_Strict):
+    """A rule on one category's score: at ``at`` or above, take ``action``."""
+
+    category: CategoryName = Field(description="A moderation category (docs/policies.md).")
+    at: Probability = Field(description="Lowest category score, in [0, 1], at which it applies.")
+    action: ActionName = Field(description="What to do at or above this score.")
+
+
 class Moderation(_Strict):
     """How a moderation harm score in [0, 1] maps to an action.
 
@@ -204,6 +227,16 @@ class Moderation(_Strict):
         Field(
             strict=False,
             description="Thresholds in strictly increasing order of 'at'.",
+        ),
+    ] = ()
+    category_rules: Annotated[
+        tuple[CategoryRule, ...],
+        Field(
+            strict=False,
+            description="Rules on single categories (self-harm/intent -> support, sexual/minors "
+            "-> block, ...). Every rule that fires is a candidate, with the score rules' action; "
+            "the most protective one wins (block, support, escalate, refuse_with_resources, "
+            "refuse, repair, steer, allow).",
         ),
     ] = ()
     on_unavailable: ActionName = Field(
@@ -245,6 +278,11 @@ class Messages(_Strict):
     refuse: Text | None = Field(default=None, description="Reply when refusing.")
     refuse_with_resources: Text | None = Field(
         default=None, description="Reply when refusing; the context's resources follow it."
+    )
+    support: Text | None = Field(
+        default=None,
+        description="Reply to a person who may be at risk: acknowledges them without judgment, "
+        "promises nothing false; the context's resources for the user's locale follow it.",
     )
     block: Text | None = Field(default=None, description="Reply when the output is blocked.")
     escalate: Text | None = Field(default=None, description="Reply when handing over to a human.")

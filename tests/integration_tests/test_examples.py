@@ -42,3 +42,39 @@ def test_chain() -> None:
 def test_streaming() -> None:
     pieces = _load("streaming").main(max_tokens=16)
     assert len(pieces) >= 2 and "".join(pieces)
+
+
+def test_serve_client_against_a_running_server() -> None:
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from psa_guard.serve.app import create_app
+    from psa_guard.serve.config import ServeConfig
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = create_app(ServeConfig(policies=("mental_health_support", "customer_service"),
+                                 port=port))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        result = _load("serve_client").main(f"http://127.0.0.1:{port}/v1", max_tokens=16)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert "mental_health_support/youth" in result["models"]
+    assert result["reply"] and result["langchain"]

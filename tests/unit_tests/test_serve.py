@@ -333,3 +333,37 @@ def test_model_ids_name_each_context() -> None:
 
     assert model_id(load_policy("mental_health_support"), "mental_health_support_youth") == (
         "mental_health_support/youth")
+
+
+def test_concurrent_requests_of_different_apps_and_preferences_share_batches(
+        server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    generator = next(iter(server.app.state.psa_guard.apps.values())).pipeline.generator()
+    sizes: list[int] = []
+    generate = generator.generate
+
+    def record(conversations: Any, settings: Any, steering: Any = None) -> Any:
+        sizes.append(len(conversations))
+        return generate(conversations, settings, steering)
+
+    monkeypatch.setattr(generator, "generate", record)
+    bodies = [{"model": "test_app" if i % 2 else "test_app/strict",
+               "messages": [{"role": "user", "content": f"hello {i}"}], "max_tokens": 4,
+               "psa_guard": {"preference": {"empathy": 1.0 + i}}} for i in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        statuses = [r.status_code for r in pool.map(lambda b: _post(server, b), bodies)]
+    assert statuses == [200] * 4
+    assert max(sizes) > 1  # the micro-batcher merged requests of both apps and preferences
+
+
+def test_a_slow_request_gets_504_and_frees_its_slot(server: Server,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    state = server.app.state.psa_guard
+    monkeypatch.setattr(state, "config", dataclasses.replace(state.config, timeout_s=0.001))
+    slow = _post(server, {"model": "test_app", "messages": [{"role": "user", "content": "hi"}],
+                          "max_tokens": 16})
+    assert slow.status_code == 504 and slow.json()["error"]["code"] == "timeout"
+    assert state.inflight == 0

@@ -1,0 +1,31 @@
+"""The moderation categories, in one place below both the scorers and the policies.
+
+The thirteen OpenAI moderation categories, plus two distress signals a guard for people needs.
+Harm categories describe content that asks for or gives harm; distress categories describe a
+person who may be at risk, who asks for nothing harmful and must never get a flat refusal.
+Torch-free: policies validate category names against it without loading any model.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+__all__ = ["CATEGORIES", "CategoryName", "DISTRESS_CATEGORIES", "HARM_CATEGORIES"]
+
+CategoryName = Literal[
+    "harassment", "harassment/threatening", "hate", "hate/threatening", "illicit",
+    "illicit/violent", "self-harm", "self-harm/intent", "self-harm/instructions", "sexual",
+    "sexual/minors", "violence", "violence/graphic", "abuse_disclosure", "medical_emergency",
+]
+
+#: Every category, in the order scorers report them.
+CATEGORIES: tuple[str, ...] = get_args(CategoryName)
+
+#: A person who may be at risk (the ``support`` action's territory).
+DISTRESS_CATEGORIES: tuple[str, ...] = (
+    "self-harm", "self-harm/intent", "abuse_disclosure", "medical_emergency",
+)
+
+#: Content that asks for or gives harm (the overall harm score is the highest of these).
+HARM_CATEGORIES: tuple[str, ...] = tuple(c for c in CATEGORIES
+                                         if c not in ("abuse_disclosure", "medical_emergency"))
