@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-__all__ = ["CATEGORIES", "CategoryName", "DISTRESS_CATEGORIES", "HARM_CATEGORIES"]
+__all__ = [
+    "CATEGORIES", "CategoryName", "DISTRESS_CATEGORIES", "HARM_CATEGORIES", "OPENAI_CATEGORIES",
+]
 
 CategoryName = Literal[
     "harassment", "harassment/threatening", "hate", "hate/threatening", "illicit",
@@ -26,6 +28,9 @@ DISTRESS_CATEGORIES: tuple[str, ...] = (
     "self-harm", "self-harm/intent", "abuse_disclosure", "medical_emergency",
 )
 
-#: Content that asks for or gives harm (the overall harm score is the highest of these).
-HARM_CATEGORIES: tuple[str, ...] = tuple(c for c in CATEGORIES
-                                         if c not in ("abuse_disclosure", "medical_emergency"))
+#: Content that asks for or gives harm: every other category (a scorer's overall harm score is
+#: the highest of these; ``self-harm/instructions`` is here, a person's own distress is not).
+HARM_CATEGORIES: tuple[str, ...] = tuple(c for c in CATEGORIES if c not in DISTRESS_CATEGORIES)
+
+#: The thirteen categories of OpenAI's moderation API, under OpenAI's own names.
+OPENAI_CATEGORIES: tuple[str, ...] = CATEGORIES[:13]

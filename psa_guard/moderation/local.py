@@ -29,7 +29,7 @@ from psa_guard.core.checksums import load_head
 from psa_guard.core.embedder import EMBEDDING_DIM
 from psa_guard.core.heads import LinearHead
 from psa_guard.errors import ModerationUnavailableError
-from psa_guard.moderation.base import ModerationScorer, check_texts
+from psa_guard.moderation.base import check_texts
 
 __all__ = [
     "ARTIFACTS_DIR",
@@ -115,6 +115,14 @@ class LocalModerationScorer:
         items = check_texts(texts)
         if not items:
             return []
+        return self.score_features(self.features(items))
+
+    def features(self, items: list[str]) -> np.ndarray:
+        """The sentence embeddings of ``items`` ``(n, 384)`` float32 (shared with other heads).
+
+        Raises:
+            ModerationUnavailableError: the embedder failed (the cause is chained).
+        """
         try:
             with self._lock:  # one forward at a time: torch already uses every core
                 features = self.embedder.encode(items, batch_size=self.batch_size)
@@ -122,14 +130,18 @@ class LocalModerationScorer:
             raise ModerationUnavailableError(
                 f"local embedder failed: {type(exc).__name__}: {exc}"
             ) from exc
-        probs = self.head.predict_proba(np.asarray(features, dtype=np.float32))
+        return np.asarray(features, dtype=np.float32)
+
+    def score_features(self, features: np.ndarray) -> list[float]:
+        """The harm probability of each row of :meth:`features`."""
+        probs = self.head.predict_proba(features)
         return [float(min(1.0, max(0.0, p))) for p in probs]
 
     def __repr__(self) -> str:
         return f"LocalModerationScorer(name={self.name!r}, dim={self.head.dim})"
 
 
-def default_scorer() -> ModerationScorer:
+def default_scorer() -> LocalModerationScorer:
     """The local scorer on the committed head, loaded lazily once per process.
 
     Raises:
@@ -155,6 +167,26 @@ class LazyDefaultScorer:
     def score(self, texts: Sequence[str]) -> list[float]:
         """:meth:`LocalModerationScorer.score` of the default scorer (loaded on first use)."""
         return default_scorer().score(texts)
+
+    def score_detailed(self, texts: Sequence[str]) -> list[tuple[float, dict[str, float]]]:
+        """The default scorer's harm score and the category head's scores (``categories.*``),
+        from one embedding of each text; what policies with category rules read.
+
+        Raises:
+            ModerationUnavailableError: the embedder failed.
+            ModelNotFoundError, ChecksumError: a head is missing or does not match its checksum.
+        """
+        from psa_guard.categories import CATEGORIES
+        from psa_guard.moderation.categories import default_category_scorer
+
+        items = check_texts(texts)
+        if not items:
+            return []
+        base, categories = default_scorer(), default_category_scorer()
+        features = base.features(items)
+        probs = np.clip(categories.head.predict_proba(features), 0.0, 1.0)
+        return [(overall, dict(zip(CATEGORIES, map(float, row), strict=True)))
+                for overall, row in zip(base.score_features(features), probs, strict=True)]
 
     def __repr__(self) -> str:
         return "LazyDefaultScorer()"

@@ -183,3 +183,17 @@ def test_the_http_scorer_maps_openai_categories_to_ours() -> None:
     assert overall == 1.0  # the max, clipped: unknown categories still count in it
     assert categories == {"self-harm/intent": 0.91, "illicit/violent": 0.2,
                           "sexual/minors": 0.01, "violence": 1.0}
+
+
+@pytest.mark.real_model
+def test_the_default_scorer_scores_categories_for_category_rules() -> None:
+    # the committed heads: the harm score from the moderation head, the categories from the
+    # category head, one embedding per text
+    from psa_guard.moderation.local import LazyDefaultScorer
+
+    guard = PolicyGuard(Policy.from_string(CARE), LazyDefaultScorer())
+    crisis = guard.run("I want to end my life tonight", None, _never, locale="en-GB")
+    assert crisis.actions == ["support"] and "Samaritans" in crisis.text
+    abuse = guard.run("My stepfather hits me and I'm scared to go home", None, _never,
+                      locale="en-GB")
+    assert abuse.actions == ["support"] and "Childline" in abuse.text
