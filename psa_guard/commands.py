@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from psa_guard.attributes import parse_preference
+from psa_guard.defaults import DEFAULT_CONFIG, DEFAULT_POLICY, RAW_CONFIG, raw_conflict
 from psa_guard.embedded import (
     DEFAULT_MODEL_NAME,
     default_gguf_path,
@@ -17,7 +18,7 @@ from psa_guard.embedded import (
     ensure_default_model,
     verify_model_dir,
 )
-from psa_guard.errors import ConfigurationError, PSAGuardError
+from psa_guard.errors import ConfigurationError
 from psa_guard.generation import GenerationSettings
 from psa_guard.home import data_dir, guard_home
 from psa_guard.jobs import read_prompts, run_generate_job
@@ -40,10 +41,32 @@ DEMO_MESSAGES: list[tuple[str, str]] = [
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="default",
                         help="'default' (embedded SmolLM2-135M-Instruct), a model folder or a .gguf")
-    parser.add_argument("--config", default="base",
-                        help=f"guard configuration (registered: {', '.join(config_names())})")
+    parser.add_argument("--config", default=None,
+                        help=f"guard configuration (registered: {', '.join(config_names())}; "
+                        f"default {DEFAULT_CONFIG}, the default guarded one)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     add_steering_args(parser)
+
+
+def _add_policy_args(parser: argparse.ArgumentParser, context_help: str) -> None:
+    parser.add_argument("--policy", default=None,
+                        help=f"a shipped policy's name or a policy file (default {DEFAULT_POLICY})")
+    parser.add_argument("--context", default=None, help=context_help)
+    parser.add_argument("--raw", action="store_true",
+                        help=f"the raw model: configuration {RAW_CONFIG}, no policy, no checks")
+
+
+def _app(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """The configuration and policy of ``--config``, ``--policy`` and ``--raw``."""
+    if not getattr(args, "raw", False):
+        return args.config, getattr(args, "policy", None) or DEFAULT_POLICY
+    conflict = raw_conflict(args.config, args.policy, policy_given=args.policy is not None)
+    if conflict:
+        raise ConfigurationError(conflict.replace("raw=True", "--raw").replace(
+            "config=", "--config ").replace("policy=", "--policy "))
+    if getattr(args, "context", None) is not None:
+        raise ConfigurationError("--context needs a policy; drop --raw or --context")
+    return RAW_CONFIG, None
 
 
 def add_steering_args(parser: argparse.ArgumentParser) -> None:
@@ -104,14 +127,17 @@ def _pipeline(args: argparse.Namespace) -> RequestPipeline:
 
     Names and the policy's context are checked before any weight loads.
     """
-    check_steering(args.config, steering_from_args(args))
-    policy = getattr(args, "policy", None)
-    if policy is None and getattr(args, "context", None) is not None:
-        raise ConfigurationError("--context needs --policy (the policy that defines it)")
-    pipeline = RequestPipeline(args.config, model=args.model, threads=args.threads,
-                               policy=policy)
+    config, policy = _app(args)
+    check_steering(config or DEFAULT_CONFIG, steering_from_args(args))
+    pipeline = RequestPipeline(config, model=args.model, threads=args.threads, policy=policy)
     pipeline.resolve(getattr(args, "context", None))  # unknown: fails now, listing the valid
     return pipeline
+
+
+def _label(pipeline: RequestPipeline) -> str:
+    """``configuration, policy NAME`` (or ``no policy``) for messages."""
+    guard = pipeline.policy_guard()
+    return f"{pipeline.config_name()}, " + (f"policy {guard.policy.name}" if guard else "no policy")
 
 
 def _options(args: argparse.Namespace) -> RequestOptions:
@@ -169,7 +195,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     if args.prompt is not None:
         reply(args.prompt)
         return 0
-    print(f"psa-guard chat [{args.config}] on {pipeline.generator().name}; empty line or Ctrl-D "
+    print(f"psa-guard chat [{_label(pipeline)}] on {pipeline.generator().name}; empty line or Ctrl-D "
           "to quit.")
     while True:
         try:
@@ -189,7 +215,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print(f"psa-guard: skipped {error}", file=sys.stderr)
     pipeline = _pipeline(args)
     summary = run_generate_job(
-        records, args.output, pipeline, _settings(args), config_name=args.config,
+        records, args.output, pipeline, _settings(args), config_name=pipeline.config_name(),
         batch_size=args.batch_size, context=args.context, steering=steering_from_args(args),
     )
     for failure in summary.errors:
@@ -209,23 +235,15 @@ def _shorten(text: str, width: int = 100, limit: int = 300) -> str:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     settings = GenerationSettings(max_new_tokens=args.max_new_tokens)
-    raw = RequestPipeline("base", model=args.model, threads=args.threads)
-    guarded_config = args.config or ("direg" if "direg" in config_names() else "base")
-    try:
-        RequestPipeline(guarded_config, model=args.model, threads=args.threads).generator()
-    except PSAGuardError as exc:
-        if args.config:  # asked for explicitly: report it
-            raise
-        print(f"(direg unavailable: {exc}; the guarded side uses the policies' checks only)")
-        guarded_config = "base"
-    guarded = [RequestPipeline(guarded_config, model=args.model, threads=args.threads,
+    raw = RequestPipeline(RAW_CONFIG, model=args.model, threads=args.threads)
+    guarded = [RequestPipeline(args.config, model=args.model, threads=args.threads,
                                policy=name) for name in args.policies]
     for pipeline in guarded:
         pipeline.resolve(None)  # a bad name or file fails before any generation
     messages = [m for _, m in DEMO_MESSAGES]
     requests = [(m, RequestOptions(settings=settings)) for m in messages]
     print(f"psa-guard demo on {raw.generator().name}: the raw model beside the guarded model "
-          f"(configuration '{guarded_config}') under {len(guarded)} policies.\n")
+          f"({guarded[0].generator().name}) under {len(guarded)} policies.\n")
     columns: list[tuple[str, list[str]]] = [
         ("raw model", [r.text for r in raw.run_batch(requests)])
     ]
@@ -258,9 +276,7 @@ def register(subparsers: Any) -> None:
     _add_model_args(p)
     _add_decoding_args(p, max_new_tokens=256)
     p.add_argument("--prompt", default=None, help="answer one message and exit")
-    p.add_argument("--policy", default=None,
-                   help="a shipped policy's name (e.g. general_assistant) or a policy file")
-    p.add_argument("--context", default=None, help="policy context (default: the policy's)")
+    _add_policy_args(p, "policy context (default: the policy's)")
     p.add_argument("--system", default=None, help="system message")
     p.set_defaults(func=cmd_chat)
 
@@ -268,10 +284,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--input", type=Path, required=True, help="JSONL with id and prompt/messages")
     p.add_argument("--output", type=Path, required=True, help="JSONL output (resumed if present)")
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--policy", default=None,
-                   help="a shipped policy's name (e.g. general_assistant) or a policy file")
-    p.add_argument("--context", default=None,
-                   help="policy context (default: the policy's); a line's 'context' overrides it")
+    _add_policy_args(p, "policy context (default: the policy's); a line's 'context' overrides it")
     _add_model_args(p)
     _add_decoding_args(p, max_new_tokens=256)
     p.set_defaults(func=cmd_generate)
@@ -280,8 +293,9 @@ def register(subparsers: Any) -> None:
         "demo", help="the raw model beside the guarded model under two policies")
     p.add_argument("--model", default="default", help="'default', a model folder or a .gguf")
     p.add_argument("--config", default=None,
-                   help="guarded configuration (default: direg when available, else base)")
-    p.add_argument("--policies", nargs="+", default=["mental_health_support", "customer_service"],
+                   help=f"guarded configuration (default {DEFAULT_CONFIG}; base on a model no "
+                   "shipped harm vector fits)")
+    p.add_argument("--policies", nargs="+", default=[DEFAULT_POLICY, "mental_health_support"],
                    help="shipped policy names or policy files")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--max-new-tokens", type=int, default=60)

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from psa_guard.generation import Completion, StreamChunk
+from psa_guard.holdback import DEFAULT_WINDOW_CHARS, checkpoints, next_checkpoint, rolled_back
 from psa_guard.messages import Message, last_user_text, normalize_messages
 from psa_guard.moderation.base import ModerationScorer, Scores, score_detailed
 from psa_guard.moderation.local import LazyDefaultScorer
@@ -154,11 +155,13 @@ class PolicyGuard:
         policy: the loaded policy.
         scorer: the moderation scorer; None uses the local default scorer (loaded on first use).
         locale: the user's locale, to pick resources (None shows all).
+        window_chars: the hold-back window of the output check (:mod:`psa_guard.holdback`).
     """
 
     policy: Policy
     scorer: ModerationScorer | None = None
     locale: str | None = None
+    window_chars: int = DEFAULT_WINDOW_CHARS
 
     def get_scorer(self) -> ModerationScorer:
         """The scorer (None given: the local default scorer, loaded on its first score)."""
@@ -310,30 +313,69 @@ class PolicyGuard:
             if len(completions) != len(pending):
                 raise RuntimeError(f"generate returned {len(completions)} completions for "
                                    f"{len(pending)} requests")
-            scores, reason = self.score([completion.text for completion in completions])
+            # every reply is checked on its prefixes at the release points, all in one call
+            points = [checkpoints(len(c.text), self.window_chars) for c in completions]
+            flat, reason = self.score([c.text[:p] for c, ps in zip(completions, points)
+                                       for p in ps])
             retry = []
-            for (index, resolved, steps, prepared, steered), completion, score in zip(
-                pending, completions, scores, strict=True
+            cursor = 0
+            for (index, resolved, steps, prepared, steered), completion, ps in zip(
+                pending, completions, points, strict=True
             ):
                 where = screens[index].locale or locale
-                decision, step = self.decide(resolved, "output", [score], reason, where)
+                scores = flat[cursor:cursor + len(ps)]
+                cursor += len(ps)
+                decision, step, released = self._walk(resolved, ps, scores, reason, where,
+                                                      restart=not steered and attempt == 0)
                 steps = [*steps, step]
-                if decision.action == "steer" and not steered and attempt == 0:
+                if decision.action == "steer" and released == 0:
                     retry.append((index, resolved, steps, with_steer(prepared, decision.message),
                                   True))
                     continue
-                if decision.action == "repair":
+                if released is None:
+                    text = completion.text
+                elif decision.action == "repair" and released == 0:
                     text, repair_steps = self._repair(resolved, prepared, completion, decision,
                                                       step, where, repair)
                     steps.extend(repair_steps)
                 else:
-                    text = completion.text if decision.produces_response else decision.render()
+                    text = rolled_back(completion.text, released, decision.render())
                 replies[index] = GuardedReply(text, resolved.name, tuple(steps), completion)
             pending = retry
         missing = [i for i, reply in enumerate(replies) if reply is None]
         if missing:
             raise RuntimeError(f"no reply for requests {missing}")
         return [reply for reply in replies if reply is not None]
+
+    def _walk(
+        self,
+        resolved: ResolvedContext,
+        points: Sequence[int],
+        scores: Sequence[Scores | None],
+        reason: str | None,
+        locale: str | None,
+        restart: bool,
+    ) -> tuple[Decision, GuardStep, int | None]:
+        """The output check of one reply over its release points (:mod:`psa_guard.holdback`).
+
+        Returns the deciding check and the release point to roll back to: None when every
+        prefix passed (the reply is delivered; the step is the whole reply's), else the last
+        point that passed (0: nothing released). A ``steer`` passes, except on the first window
+        when ``restart`` allows regenerating with its instruction (then the point is 0).
+        """
+        previous = 0
+        decision: Decision | None = None
+        step: GuardStep | None = None
+        for point, score in zip(points, scores, strict=True):
+            decision, step = self.decide(resolved, "output", [score], reason, locale)
+            if not decision.produces_response:
+                return decision, step, previous
+            if decision.action == "steer" and previous == 0 and restart:
+                return decision, step, 0
+            previous = point
+        if decision is None or step is None:
+            raise RuntimeError("a reply has no release point")
+        return decision, step, None
 
     def _repair(
         self,
@@ -374,58 +416,93 @@ class PolicyGuard:
         context: str | None,
         start: Callable[[list[Message]], Iterator[StreamChunk]],
         locale: str | None = None,
-        window_chars: int = 80,
+        window_chars: int | None = None,
+        repair: Repairer | None = None,
     ) -> Iterator[tuple[str, GuardedReply | None]]:
         """Streaming counterpart of :meth:`run` (see :meth:`stream_screened`)."""
         yield from self.stream_screened(self.screen([(messages, context)], locale)[0], start,
-                                        locale, window_chars)
+                                        locale, window_chars, repair)
 
     def stream_screened(
         self,
         screen: Screen,
         start: Callable[[list[Message]], Iterator[StreamChunk]],
         locale: str | None = None,
-        window_chars: int = 80,
+        window_chars: int | None = None,
+        repair: Repairer | None = None,
     ) -> Iterator[tuple[str, GuardedReply | None]]:
-        """Streaming counterpart of :meth:`run`: yields ``(text, None)`` pieces, then ``("", reply)``.
+        """Streaming counterpart of :meth:`complete`: yields ``(text, None)`` pieces, then
+        ``("", reply)``.
 
-        Text is released only after the reply so far passed the output check, which runs every
-        ``window_chars`` characters and at the end, so flagged text is never shown. When a check
-        flags the reply, generation stops and the policy's message follows what was already
-        shown. An output-stage ``steer`` cannot regenerate text already shown: it is delivered;
-        likewise ``repair`` cannot rewrite shown text, so its fallback message is used.
+        The reply is held back and checked at the release points of :mod:`psa_guard.holdback`
+        (every ``window_chars`` characters, default the guard's, and at the end); text is shown
+        only once the prefix ending at its point passed. On a flag generation stops, rolls back
+        to the last release point and the context's action follows. A ``steer`` or ``repair``
+        on the first window (nothing shown yet) regenerates as :meth:`complete` does; later,
+        ``steer`` passes and ``repair`` uses its fallback message, as there. Given the same
+        generated text, the shown text and the steps equal :meth:`complete`'s.
         """
-        resolved, decision, step, prepared = (screen.resolved, screen.decision, screen.step,
-                                              screen.prepared)
-        if not decision.produces_response:
+        window = window_chars if window_chars is not None else self.window_chars
+        resolved, decision, step = screen.resolved, screen.decision, screen.step
+        where = screen.locale or locale
+        if not decision.produces_response and decision.action != "repair":
             text = decision.render()
             yield text, None
             yield "", GuardedReply(text, resolved.name, (step,))
             return
-        approved, pending = "", ""
-        out_step: GuardStep | None = None
-        pieces = start(prepared)
-        try:
-            for piece in pieces:
-                pending += piece.text
-                if piece.completion is None and len(pending) < window_chars:
-                    continue
-                out_decision, out_step = self.check(resolved, "output", approved + pending,
-                                                    screen.locale or locale)
-                if not out_decision.produces_response:
-                    message = out_decision.render()
-                    shown = f"\n\n{message}" if approved else message
-                    yield shown, None
-                    yield "", GuardedReply(approved + shown, resolved.name, (step, out_step))
-                    return
-                if pending:
-                    yield pending, None
-                approved, pending = approved + pending, ""
-                if piece.completion is not None:
-                    steps = (step, out_step)
-                    yield "", GuardedReply(approved, resolved.name, steps, piece.completion)
-                    return
-        finally:
-            close = getattr(pieces, "close", None)
-            if close:
-                close()
+        steps = [step]
+        messages = screen.prepared
+        steered = decision.action == "steer"
+        for attempt in range(2):
+            pieces = start(messages)
+            text, released, completion = "", 0, None
+            restart = False
+            try:
+                for piece in pieces:
+                    text += piece.text
+                    completion = piece.completion or completion
+                    finished = completion is not None
+                    while (point := next_checkpoint(released, len(text), finished,
+                                                    window)) is not None:
+                        out_decision, out_step = self.check(resolved, "output", text[:point],
+                                                            where)
+                        passes = out_decision.produces_response
+                        if (out_decision.action == "steer" and released == 0 and not steered
+                                and attempt == 0):
+                            steps.append(out_step)
+                            messages = with_steer(messages, out_decision.message)
+                            steered = restart = True
+                            break
+                        if not passes and out_decision.action == "repair" and released == 0:
+                            for rest in pieces:  # the repair needs the whole flagged reply
+                                text += rest.text
+                                completion = rest.completion or completion
+                            whole = completion or Completion(text, 0, 0, "stop", 0.0)
+                            shown, more = self._repair(resolved, messages, whole, out_decision,
+                                                       out_step, where, repair)
+                            yield shown, None
+                            yield "", GuardedReply(shown, resolved.name,
+                                                   (*steps, out_step, *more), whole)
+                            return
+                        if not passes:
+                            shown = rolled_back(text, released, out_decision.render())
+                            yield shown[released:], None
+                            yield "", GuardedReply(shown, resolved.name, (*steps, out_step),
+                                                   completion)
+                            return
+                        if point > released:
+                            yield text[released:point], None
+                        released = point
+                        if finished and point == len(text):
+                            yield "", GuardedReply(text, resolved.name, (*steps, out_step),
+                                                   completion)
+                            return
+                    if restart:
+                        break
+            finally:
+                close = getattr(pieces, "close", None)
+                if close:
+                    close()
+            if not restart:
+                break
+        raise RuntimeError("the generator ended without a final chunk")

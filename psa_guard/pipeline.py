@@ -18,6 +18,7 @@ Without a policy, steps 1, 2 and 6 reduce to the risk score a guided configurati
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import threading
 import time
@@ -25,6 +26,8 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from psa_guard.defaults import DEFAULT_CONFIG, RAW_CONFIG
+from psa_guard.errors import HarmVectorError
 from psa_guard.generation import ChatGenerator, Completion, Conversation, GenerationSettings
 from psa_guard.guard import GuardedReply, PolicyGuard, Screen
 from psa_guard.loading import LoadedModel, load_model
@@ -41,6 +44,8 @@ __all__ = ["Prepared", "RequestOptions", "RequestPipeline", "clear_generator_cac
 
 #: A caller's own model: (messages to send, the request's steering) -> the reply.
 ExternalGenerate = Callable[[list[Message], Steering | None], Completion]
+
+logger = logging.getLogger(__name__)
 
 _generators: dict[tuple[Any, ...], ChatGenerator] = {}
 _generators_lock = threading.Lock()
@@ -101,7 +106,9 @@ class RequestPipeline:
     """The one request pipeline (see the module docstring). Its constructor does no I/O.
 
     Args:
-        config: a registered configuration (``base``, ``direg``, ``zo``, ``arm``, ``full``).
+        config: a registered configuration (``base``, ``direg``, ``zo``, ``arm``, ``full``), or
+            None for the default guarded one (:data:`~psa_guard.defaults.DEFAULT_CONFIG`; on a
+            model that no shipped harm vector fits, ``base`` with a warning).
         model: ``"default"`` (the embedded model), a Hugging Face folder or a ``.gguf`` file.
         threads: torch CPU threads.
         policy: a :class:`Policy`, a shipped policy's name or a policy file (None: no checks).
@@ -114,7 +121,7 @@ class RequestPipeline:
 
     def __init__(
         self,
-        config: str = "base",
+        config: str | None = "base",
         *,
         model: str = "default",
         threads: int = 1,
@@ -124,7 +131,8 @@ class RequestPipeline:
         locale: str | None = None,
         loader: Callable[[str], LoadedModel] | None = None,
     ) -> None:
-        self.config = get_config(config)
+        self.default_config = config is None  # falls back to base where DiReg cannot apply
+        self.config = get_config(DEFAULT_CONFIG if config is None else config)
         self.model = model
         self.threads = threads
         self.policy_source = policy
@@ -134,6 +142,7 @@ class RequestPipeline:
         self.loader = loader
         self._guard: PolicyGuard | None = None
         self._own: dict[tuple[Any, ...], ChatGenerator] = {}
+        self._fallback: set[tuple[Any, ...]] = set()
         self._lock = threading.Lock()
 
     # ---- what the pipeline holds -------------------------------------------------------------
@@ -169,8 +178,24 @@ class RequestPipeline:
             if key not in cache:
                 loaded = (self.loader(name) if self.loader is not None
                           else load_model(name, threads=self.threads))
-                cache[key] = build_generator(self.config.name, loaded, self.methods)
+                try:
+                    cache[key] = build_generator(self.config.name, loaded, self.methods)
+                except HarmVectorError as exc:
+                    if not self.default_config:
+                        raise
+                    logger.warning("the default configuration %r cannot apply to %s (%s); "
+                                   "using %r: the policy's checks still apply", self.config.name,
+                                   loaded.name, exc, RAW_CONFIG)
+                    cache[key] = build_generator(RAW_CONFIG, loaded, self.methods)
+                    self._fallback.add(key)
             return cache[key]
+
+    def config_name(self, model: str | None = None) -> str:
+        """The configuration that generates on ``model`` (``base`` where the default one fell
+        back); builds the generator if needed."""
+        self.generator(model)
+        key = (model or self.model, self.threads, self.config.name, self.methods, id(self.scorer))
+        return RAW_CONFIG if key in self._fallback else self.config.name
 
     # ---- steering ----------------------------------------------------------------------------
     def steering(self, options: RequestOptions, resolved: ResolvedContext | None,
@@ -235,8 +260,11 @@ class RequestPipeline:
         if guard is not None:
             screen = guard.screen([(conversation, options.context)], options.locale)[0]
             steering = self._steerings([options], [conversation], [screen])[0]
+            repair = (make_repairer(generator, settings, guard.get_scorer(), self.methods.zo)
+                      if screen.generates else None)
             yield from guard.stream_screened(
-                screen, lambda prepared: generator.stream(prepared, settings, steering))
+                screen, lambda prepared: generator.stream(prepared, settings, steering),
+                repair=repair)
             return
         steering = self._steerings([options], [conversation], None)[0]
         text = ""

@@ -40,6 +40,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from psa_guard.attributes import parse_preference
+from psa_guard.defaults import DEFAULT_CONFIG, DEFAULT_POLICY, RAW_CONFIG, raw_conflict
 from psa_guard.direg.config import DiRegSettings
 from psa_guard.errors import ConfigurationError, InvalidMessagesError
 from psa_guard.generation import Completion, GenerationSettings
@@ -143,7 +144,11 @@ class ChatPSAGuard(BaseChatModel):
     Key init args:
         model: ``"default"`` (SmolLM2-135M-Instruct), a Hugging Face model folder, or a ``.gguf``
             file.
-        config: the guard configuration (``base`` = unguided; see ``psa-guard info``).
+        config: the guard configuration (default: ``direg``, the default guarded one; ``base``
+            = unpatched, unguided; see ``psa-guard info``).
+        policy: the policy checks (default: the shipped ``general_assistant``; None: none).
+        raw: the raw model in one argument: ``ChatPSAGuard(raw=True)`` is ``config="base"``
+            without a policy.
         temperature: 0 for greedy decoding, else sampling temperature.
         max_tokens: most tokens to generate.
         top_p: nucleus sampling mass.
@@ -172,7 +177,11 @@ class ChatPSAGuard(BaseChatModel):
     model_config = ConfigDict(populate_by_name=True, protected_namespaces=())
 
     model: str = Field(default="default", alias="model_name")
-    config: str = "base"
+    config: str | None = None
+    """The guard configuration (None: the default guarded one, ``direg``; see ``psa-guard
+    info``)."""
+    raw: bool = False
+    """The raw model: ``config="base"`` and no policy (no checks, no patch)."""
     temperature: float = 0.0
     max_tokens: int = 256
     top_p: float = 1.0
@@ -183,8 +192,9 @@ class ChatPSAGuard(BaseChatModel):
     """DiReg strength (with ``config="direg"``; None: the shipped default, docs/direg.md)."""
     direg_k: float | None = None
     """DiReg top-K % of the harm vector kept (with ``config="direg"``; None: the default)."""
-    policy: Any = Field(default=None, exclude=True)
-    """A :class:`psa_guard.policy.Policy`, or the path of a policy file (read on first use)."""
+    policy: Any = Field(default=DEFAULT_POLICY, exclude=True)
+    """A :class:`psa_guard.policy.Policy`, a shipped policy's name or a policy file (read on first
+    use). Default: the shipped ``general_assistant``; None: no checks."""
     context: str | None = None
     """Default policy context (None: the policy's default); override per call."""
     locale: str | None = None
@@ -212,16 +222,27 @@ class ChatPSAGuard(BaseChatModel):
 
     @field_validator("config")
     @classmethod
-    def _known_config(cls, value: str) -> str:
-        if value not in config_names():
+    def _known_config(cls, value: str | None) -> str | None:
+        if value is not None and value not in config_names():
             raise ValueError(f"unknown config {value!r}; valid: {', '.join(config_names())}")
         return value
 
     def model_post_init(self, context: Any, /) -> None:
+        if self.raw:
+            conflict = raw_conflict(self.config, self.policy,
+                                    policy_given="policy" in self.model_fields_set)
+            if conflict:
+                raise ConfigurationError(conflict)
+            self.config, self.policy = RAW_CONFIG, None
         # Validate decoding settings at construction (no I/O happens here).
         self._settings({})
         self._methods()  # validates direg_lambda/direg_k and zo_settings
         self._explicit_steering(self.alpha, self.beta, self.risk_threshold)  # validates them
+
+    @property
+    def configuration(self) -> str:
+        """The configuration's name (``config``, or the default guarded one)."""
+        return self.config if self.config is not None else DEFAULT_CONFIG
 
     @property
     def _llm_type(self) -> str:
@@ -230,7 +251,7 @@ class ChatPSAGuard(BaseChatModel):
     @property
     def _identifying_params(self) -> dict[str, Any]:
         return {
-            "model": self.model, "config": self.config, "temperature": self.temperature,
+            "model": self.model, "config": self.configuration, "temperature": self.temperature,
             "max_tokens": self.max_tokens, "top_p": self.top_p, "seed": self.seed,
             "stop": self.stop, "policy": self._policy_name(), "context": self.context,
             "alpha": self.alpha, "beta": self.beta, "risk_threshold": self.risk_threshold,
@@ -246,10 +267,11 @@ class ChatPSAGuard(BaseChatModel):
         """The methods' settings: DiReg strength (configurations that patch) and ZO's."""
         direg = DiRegSettings()
         if self.direg_lambda is not None or self.direg_k is not None:
-            if "direg" not in get_config(self.config).uses:
+            if "direg" not in get_config(self.configuration).uses:
                 patching = ", ".join(n for n in config_names() if "direg" in get_config(n).uses)
                 raise ConfigurationError(
-                    f"direg_lambda/direg_k set the DiReg patch, which config={self.config!r} "
+                    f"direg_lambda/direg_k set the DiReg patch, which "
+                    f"config={self.configuration!r} "
                     f"does not apply; set config to one of {patching}, or drop them"
                 )
             direg = DiRegSettings(
@@ -274,9 +296,10 @@ class ChatPSAGuard(BaseChatModel):
         unguided configurations."""
         if alpha is None and beta is None and risk_threshold is None:
             return None
-        if not get_config(self.config).guided:
+        if not get_config(self.configuration).guided:
             raise ConfigurationError(
-                f"alpha/beta/risk_threshold steer Pv-Arm guidance, which config={self.config!r} "
+                f"alpha/beta/risk_threshold steer Pv-Arm guidance, which "
+                f"config={self.configuration!r} "
                 "does not use; set config='arm' or config='full'"
             )
         return Steering(_preference(alpha), beta, risk_threshold=risk_threshold)
@@ -341,7 +364,7 @@ class ChatPSAGuard(BaseChatModel):
         completion = reply.completion
         metadata: dict[str, Any] = {
             "model_name": self.pipeline().generator(options.model).name,
-            "model_provider": "psa-guard", "config": self.config,
+            "model_provider": "psa-guard", "config": self.configuration,
             "finish_reason": completion.finish_reason if completion else "stop",
         }
         if completion is not None:  # what the configuration adds, e.g. "arm": risk and guidance

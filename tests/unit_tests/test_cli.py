@@ -42,7 +42,7 @@ def test_missing_model_folder_is_reported(tmp_path: Path, capsys: pytest.Capture
 
 
 def test_chat_one_shot(tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["chat", "--prompt", "hi", "--model", str(tiny_model_dir),
+    assert main(["chat", "--prompt", "hi", "--model", str(tiny_model_dir), "--raw",
                  "--max-new-tokens", "4"]) == 0
     expected = ChatGenerator(load_model(tiny_model_dir)).generate(
         ["hi"], GenerationSettings(max_new_tokens=4))[0].text
