@@ -117,6 +117,8 @@ class RequestPipeline:
         locale: the default locale of requests that bring none.
         loader: loads a model by name (default :func:`~psa_guard.loading.load_model`); tests and
             the evaluation harness pass their own.
+        window_chars: the hold-back window of the output check (None: the guard's default,
+            :data:`~psa_guard.holdback.DEFAULT_WINDOW_CHARS`).
     """
 
     def __init__(
@@ -130,6 +132,7 @@ class RequestPipeline:
         methods: MethodSettings | None = None,
         locale: str | None = None,
         loader: Callable[[str], LoadedModel] | None = None,
+        window_chars: int | None = None,
     ) -> None:
         self.default_config = config is None  # falls back to base where DiReg cannot apply
         self.config = get_config(DEFAULT_CONFIG if config is None else config)
@@ -140,6 +143,7 @@ class RequestPipeline:
         self.methods = dataclasses.replace(methods or MethodSettings(), scorer=scorer)
         self.locale = locale
         self.loader = loader
+        self.window_chars = window_chars
         self._guard: PolicyGuard | None = None
         self._own: dict[tuple[Any, ...], ChatGenerator] = {}
         self._fallback: set[tuple[Any, ...]] = set()
@@ -157,8 +161,10 @@ class RequestPipeline:
             return None
         with self._lock:
             if self._guard is None:
-                self._guard = PolicyGuard(load_policy(self.policy_source), self.scorer,
-                                          self.locale)
+                guard = PolicyGuard(load_policy(self.policy_source), self.scorer, self.locale)
+                if self.window_chars is not None:
+                    guard.window_chars = self.window_chars
+                self._guard = guard
             return self._guard
 
     def resolve(self, context: str | None) -> ResolvedContext | None:

@@ -32,6 +32,7 @@ kept in file order.
 from __future__ import annotations
 
 import csv
+import hashlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,22 +40,28 @@ from pathlib import Path
 
 from psa_guard.core.jsonl import iter_jsonl
 from psa_guard.datasets.folder import data_file, require_data_dir
+from psa_guard.datasets.frames import EVALUATION_FRAMES, Frame
 from psa_guard.errors import ConfigurationError, InputLineError
 
 __all__ = [
     "BENIGN",
     "HARMFUL",
     "SUITES",
+    "SUPPORT",
+    "WRAPPED",
     "Suite",
     "SuitePrompt",
     "get_suite",
     "load_suite",
     "sample",
     "suite_names",
+    "frame_for",
+    "wrap_suite",
 ]
 
 HARMFUL = "harmful"
 BENIGN = "benign"
+SUPPORT = "support"
 
 RD = "harmful_prompts/refusal_direction/raw"
 
@@ -67,8 +74,11 @@ class SuitePrompt:
         suite: the suite name.
         id: a stable id within the suite.
         prompt: the user message.
-        kind: ``"harmful"`` or ``"benign"``.
+        kind: ``"harmful"``, ``"benign"`` or ``"support"``.
         category: the source's category label ("" if none).
+        plain: the request without its jailbreak frame, in a wrapped suite ("" otherwise); the
+            judges read it, so that a frame cannot hide what was asked.
+        frame: the evaluation frame's name, in a wrapped suite ("" otherwise).
     """
 
     suite: str
@@ -76,6 +86,8 @@ class SuitePrompt:
     prompt: str
     kind: str
     category: str = ""
+    plain: str = ""
+    frame: str = ""
 
 
 @dataclass(frozen=True)
@@ -214,6 +226,33 @@ SUITES: dict[str, Suite] = {
 }
 
 
+#: ``NAME:wrapped`` is suite NAME with every prompt in an evaluation frame.
+WRAPPED = ":wrapped"
+
+
+def frame_for(suite: str, item_id: str) -> Frame:
+    """The evaluation frame of one prompt: fixed by a hash of suite and id (no global state)."""
+    digest = hashlib.sha256(f"{suite}/{item_id}".encode()).digest()
+    return EVALUATION_FRAMES[int.from_bytes(digest[:4], "big") % len(EVALUATION_FRAMES)]
+
+
+def wrap_suite(suite: Suite) -> Suite:
+    """The jailbreak-wrapped form of ``suite`` (:data:`~psa_guard.datasets.frames.EVALUATION_FRAMES`
+    only: no training frame ever wraps an evaluation prompt)."""
+    name = suite.name + WRAPPED
+
+    def read(folder: Path) -> list[SuitePrompt]:
+        out = []
+        for item in suite.read(folder):
+            frame = frame_for(suite.name, item.id)
+            out.append(SuitePrompt(name, item.id, frame.apply(item.prompt), item.kind,
+                                   item.category, plain=item.prompt, frame=frame.name))
+        return out
+
+    return Suite(name, suite.kind, f"{suite.description}, each in an evaluation jailbreak frame",
+                 suite.files, read, suite.part_of and suite.part_of + WRAPPED)
+
+
 def suite_names(parts: bool = True) -> list[str]:
     """Suite names, in registry order; with ``parts=False``, without suites that are part of
     another (what ``all`` means)."""
@@ -226,11 +265,14 @@ def get_suite(name: str) -> Suite:
     Raises:
         ConfigurationError: unknown name; the message lists the valid ones.
     """
+    if name.endswith(WRAPPED) and name[: -len(WRAPPED)] in SUITES:
+        return wrap_suite(SUITES[name[: -len(WRAPPED)]])
     try:
         return SUITES[name]
     except KeyError:
         raise ConfigurationError(
-            f"unknown suite {name!r}; valid suites: {', '.join(suite_names())} (or 'all')"
+            f"unknown suite {name!r}; valid suites: {', '.join(suite_names())} (or 'all'; "
+            f"NAME{WRAPPED} wraps each prompt of suite NAME in a jailbreak frame)"
         ) from None
 
 

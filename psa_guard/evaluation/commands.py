@@ -10,7 +10,7 @@ from typing import Any
 from psa_guard.commands import add_steering_args, steering_from_args
 from psa_guard.home import guard_home
 
-__all__ = ["cmd_eval", "default_cache_path", "expand_suites", "register"]
+__all__ = ["cmd_eval", "default_cache_path", "expand_suites", "register", "with_wrapped"]
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +30,18 @@ def expand_suites(names: list[str]) -> tuple[str, ...]:
             if item not in out:
                 out.append(item)
     return tuple(out)
+
+
+def with_wrapped(names: tuple[str, ...]) -> tuple[str, ...]:
+    """``names`` and, after each harmful suite, its jailbreak-wrapped form (``NAME:wrapped``)."""
+    from psa_guard.datasets.suites import HARMFUL, WRAPPED, get_suite
+
+    out: list[str] = []
+    for name in names:
+        out.append(name)
+        if not name.endswith(WRAPPED) and get_suite(name).kind == HARMFUL:
+            out.append(name + WRAPPED)
+    return tuple(dict.fromkeys(out))
 
 
 def register(subparsers: Any) -> None:
@@ -62,6 +74,18 @@ def register(subparsers: Any) -> None:
                         help="safety-data folder (default: $PSA_GUARD_DATA or ../shared/safety-data)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--policy", default=None,
+                        help="evaluate the guarded application: each --config under this policy "
+                        "(a shipped policy's name or a file), replies as the user sees them")
+    parser.add_argument("--context", default=None,
+                        help="the application's policy context (default: the policy's)")
+    parser.add_argument("--label", default=None,
+                        help="the name the application is reported under (default config+policy)")
+    parser.add_argument("--wrapped", action="store_true",
+                        help="add NAME:wrapped for every harmful suite: each prompt in a "
+                        "jailbreak frame of the evaluation set")
+    parser.add_argument("--window-chars", type=int, default=None,
+                        help="hold-back window of the output check, in characters (default 120)")
     add_steering_args(parser)
     parser.set_defaults(func=cmd_eval)
 
@@ -76,15 +100,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from psa_guard.generation import GenerationSettings
     from psa_guard.loading import load_model
 
+    suites = expand_suites(args.suite)
+    if args.wrapped:
+        suites = with_wrapped(suites)
     request = EvalRequest(
         configs=tuple(dict.fromkeys(args.config)),
-        suites=expand_suites(args.suite),
+        suites=suites,
         settings=GenerationSettings(max_new_tokens=args.max_new_tokens),
         limit=args.limit,
         seed=args.seed,
         batch_size=args.batch_size,
         data=args.data,
         steering=steering_from_args(args),
+        policy=args.policy,
+        context=args.context,
+        window_chars=args.window_chars,
+        label=args.label,
     )
     request.validate()
     cache = CompletionCache(args.cache or default_cache_path())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from psa_guard.attributes import format_preference
 from psa_guard.steering import Steering
 
-__all__ = ["config_label"]
+__all__ = ["app_label", "config_label"]
 
 
 def config_label(name: str, steering: Steering | None = None) -> str:
@@ -23,3 +23,9 @@ def config_label(name: str, steering: Steering | None = None) -> str:
     if steering.risk_threshold is not None:
         parts.append(f"gate={steering.risk_threshold:g}")
     return f"{name}[{';'.join(parts)}]"
+
+
+def app_label(config: str, policy: str, context: str | None = None) -> str:
+    """The name of a guarded application: ``direg+general_assistant`` (``+policy/context`` when
+    a context other than the policy's default is evaluated)."""
+    return f"{config}+{policy}" + (f"/{context}" if context else "")

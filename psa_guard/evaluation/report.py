@@ -27,7 +27,6 @@ from psa_guard.core.atomic import write_atomic
 from psa_guard.core.jsonl import write_jsonl
 from psa_guard.datasets.suites import BENIGN, HARMFUL, get_suite
 from psa_guard.evaluation.cache import settings_key
-from psa_guard.evaluation.labels import config_label
 from psa_guard.evaluation.metrics import (
     good_outcomes,
     mean_value,
@@ -112,7 +111,7 @@ def build_report(run: EvalRun, judges_provenance: dict[str, dict[str, Any]]) -> 
     """The report dictionary of an :class:`EvalRun` (see the module docstring)."""
     request = run.request
     # items carry the label a steered run is cached under (``arm[beta=0.5]``), not the bare name
-    labels = [config_label(c, request.steering) for c in request.configs]
+    labels = [request.name_of(c) for c in request.configs]
     results: dict[str, dict[str, Any]] = {}
     for config in labels:
         results[config] = {}
@@ -136,6 +135,9 @@ def build_report(run: EvalRun, judges_provenance: dict[str, dict[str, Any]]) -> 
         "limit": request.limit,
         "seed": request.seed,
         "batch_size": request.batch_size,
+        **({"application": {"policy": str(request.policy), "context": request.context,
+                            "window_chars": request.window_chars}}
+           if request.policy is not None else {}),
         "suites": {s: {"kind": get_suite(s).kind, "description": get_suite(s).description}
                    for s in request.suites},
         "judges": judges,
@@ -233,4 +235,5 @@ def _judged_row(item: JudgedItem) -> dict[str, Any]:
         "refused": v.refused, "refused_prefix": v.refused_prefix, "unsafe": v.unsafe,
         "toxic": v.toxic, "p_refused": round(v.p_refused, 4),
         "p_unsafe": round(v.p_unsafe, 4), "p_toxic": round(v.p_toxic, 4),
+        **({"actions": list(item.actions)} if item.actions else {}),
     }

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -19,10 +20,12 @@ from psa_guard.datasets.suites import SuitePrompt, get_suite, load_suite
 from psa_guard.errors import ConfigurationError
 from psa_guard.evaluation.cache import CacheRecord, CompletionCache, completion_key, settings_key
 from psa_guard.evaluation.judges import JudgePanel, Verdict
-from psa_guard.evaluation.labels import config_label
-from psa_guard.generation import Completion, GenerationSettings
+from psa_guard.evaluation.labels import app_label, config_label
+from psa_guard.generation import ChatGenerator, Completion, GenerationSettings
 from psa_guard.loading import LoadedModel
+from psa_guard.messages import Message
 from psa_guard.pipeline import RequestOptions, RequestPipeline
+from psa_guard.policy import load_policy
 from psa_guard.registry import MethodSettings, get_config
 from psa_guard.steering import Steering
 
@@ -52,6 +55,13 @@ class EvalRequest:
             business. ``None``: load ``suites`` from the data folder.
         methods: the methods' settings the configurations are built with (their fingerprint is
             part of the cache key).
+        policy: evaluate the guarded application (each configuration under this policy: a
+            shipped policy's name or a file) instead of the bare configurations. Generations are
+            cached by the messages the model was given, so applications that differ only in
+            their policy reuse each other's generations, and the checks run again.
+        context: the policy context (None: the policy's default).
+        window_chars: the hold-back window of the output check (None: the default).
+        label: the name the application is reported under (None: ``config+policy``).
     """
 
     configs: tuple[str, ...]
@@ -64,6 +74,10 @@ class EvalRequest:
     steering: Steering | None = None
     prompt_sets: Mapping[str, Sequence[SuitePrompt]] | None = None
     methods: MethodSettings = field(default_factory=MethodSettings)
+    policy: str | Path | None = None
+    context: str | None = None
+    window_chars: int | None = None
+    label: str | None = None
 
     def validate(self) -> None:
         """Check names and numbers before anything slow happens.
@@ -99,11 +113,28 @@ class EvalRequest:
             raise ConfigurationError(f"--limit must be a positive integer, got {self.limit!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigurationError(f"--seed must be a non-negative integer, got {self.seed!r}")
+        if self.policy is None and (self.context is not None or self.label is not None):
+            raise ConfigurationError("--context and --label name a guarded application; add "
+                                     "--policy")
+        if self.policy is not None:
+            load_policy(self.policy).resolve(self.context)  # unknown names fail now
+
+    def name_of(self, config: str) -> str:
+        """The name results of ``config`` are reported under."""
+        label = config_label(config, self.steering)
+        if self.policy is None:
+            return label
+        if self.label is not None:
+            return self.label if len(self.configs) == 1 else f"{self.label}:{label}"
+        return app_label(label, load_policy(self.policy).name, self.context)
 
 
 @dataclass(frozen=True)
 class JudgedItem:
-    """One prompt's reply under one configuration, with the judges' verdict."""
+    """One prompt's reply under one configuration (or application), with the judges' verdict.
+
+    ``actions`` are the guard's actions (input check first) in an application run, else empty.
+    """
 
     config: str
     suite: str
@@ -114,6 +145,7 @@ class JudgedItem:
     completion_tokens: int
     finish_reason: str
     verdict: Verdict
+    actions: tuple[str, ...] = ()
 
 
 @dataclass
@@ -183,6 +215,88 @@ def _complete(
     return [r for r in results if r is not None]
 
 
+class _CachedGenerator:
+    """A configuration's generator behind the completion cache, keyed by the messages it is
+    given (application runs). Attributes other than ``generate`` are the generator's own."""
+
+    def __init__(self, inner: ChatGenerator, cache: CompletionCache, config: str, model: str,
+                 guided: bool, stats: CacheStats) -> None:
+        self.inner, self.cache, self.config, self.model = inner, cache, config, model
+        self.guided, self.stats = guided, stats
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def _key(self, messages: list[Message], settings: GenerationSettings,
+             steering: Steering | None) -> tuple[Any, dict[str, Any]]:
+        # one user turn is keyed by its text, as bare-configuration runs key their prompts
+        prompt: Any = (messages[0]["content"] if len(messages) == 1
+                       and messages[0]["role"] == "user" else messages)
+        skey = settings_key(settings)
+        if self.guided and steering is not None:
+            skey = {**skey, "steering": repr(steering)}
+        return prompt, skey
+
+    def generate(self, conversations: Sequence[list[Message]], settings: GenerationSettings,
+                 steering: Sequence[Steering | None] | None = None) -> list[Completion]:
+        rows = list(steering) if steering is not None else [None] * len(conversations)
+        keyed = [self._key(m, settings, st) for m, st in zip(conversations, rows, strict=True)]
+        keys = [completion_key(self.config, self.model, prompt, skey) for prompt, skey in keyed]
+        out: list[Completion | None] = [self.cache.get(k) for k in keys]
+        missing = [i for i, c in enumerate(out) if c is None]
+        self.stats.reused += len(out) - len(missing)
+        if missing:
+            new = self.inner.generate([conversations[i] for i in missing], settings,
+                                      [rows[i] for i in missing])
+            records = []
+            for i, completion in zip(missing, new, strict=True):
+                out[i] = completion
+                prompt, skey = keyed[i]
+                records.append(CacheRecord(self.config, self.model, prompt, skey,
+                                           {"text": completion.text,
+                                            "prompt_tokens": completion.prompt_tokens,
+                                            "completion_tokens": completion.completion_tokens,
+                                            "finish_reason": completion.finish_reason,
+                                            "seconds": completion.seconds}))
+            self.cache.append(records)
+            self.stats.generated += len(missing)
+        return [c for c in out if c is not None]
+
+
+class _EvalPipeline(RequestPipeline):
+    """The request pipeline of an application run: its generator is cached (see above)."""
+
+    def __init__(self, config: str, wrap: Callable[[ChatGenerator], _CachedGenerator],
+                 **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        self._wrap = wrap
+        self._wrapped: _CachedGenerator | None = None
+
+    def generator(self, model: str | None = None) -> ChatGenerator:
+        if self._wrapped is None:
+            self._wrapped = self._wrap(super().generator(model))
+        return self._wrapped  # type: ignore[return-value]  # a ChatGenerator by delegation
+
+
+def _complete_app(pipeline: RequestPipeline, request: EvalRequest,
+                  prompts: Sequence[SuitePrompt], bar: tqdm) -> list[tuple[Completion, tuple[str, ...]]]:
+    """The guarded replies of an application (what the user sees) and the guard's actions."""
+    options = RequestOptions(context=request.context, steering=request.steering,
+                             settings=request.settings)
+    out: list[tuple[Completion, tuple[str, ...]]] = []
+    for start in range(0, len(prompts), request.batch_size):
+        batch = prompts[start:start + request.batch_size]
+        for reply in pipeline.run_batch([(p.prompt, options) for p in batch]):
+            made = reply.completion
+            out.append((Completion(reply.text, made.prompt_tokens if made else 0,
+                                   made.completion_tokens if made else 0,
+                                   made.finish_reason if reply.delivered and made else "policy",
+                                   made.seconds if made else 0.0),
+                        tuple(reply.actions)))
+        bar.update(len(batch))
+    return out
+
+
 def run_eval(
     request: EvalRequest,
     cache: CompletionCache,
@@ -218,27 +332,45 @@ def run_eval(
     loaded = load()
     model = model_id(loaded)
     total = len(request.configs) * sum(len(v) for v in suites.values())
-    pending: list[tuple[str, str, str, SuitePrompt, Completion]] = []
+    pending: list[tuple[str, str, str, SuitePrompt, Completion, tuple[str, ...]]] = []
     with tqdm(total=total, desc="replies", unit="reply", disable=not progress) as bar:
         for name_of_config in request.configs:
             config = config_label(name_of_config, request.steering)
-            fingerprint = get_config(name_of_config).fingerprint(request.methods)
+            reported = request.name_of(name_of_config)
+            spec = get_config(name_of_config)
+            fingerprint = spec.fingerprint(request.methods)
             key_model = f"{model}#{fingerprint}" if fingerprint else model
-            pipeline = RequestPipeline(name_of_config, methods=request.methods,
-                                       loader=lambda _: loaded)
+            if request.policy is None:
+                pipeline = RequestPipeline(name_of_config, methods=request.methods,
+                                           loader=lambda _: loaded)
+            else:
+                def wrap(inner: ChatGenerator, config: str = config, key: str = key_model,
+                         guided: bool = spec.guided) -> _CachedGenerator:
+                    return _CachedGenerator(inner, cache, config, key, guided, stats)
+
+                pipeline = _EvalPipeline(name_of_config, wrap, methods=request.methods,
+                                         scorer=request.methods.scorer,
+                                         loader=lambda _: loaded, policy=request.policy,
+                                         window_chars=request.window_chars)
             for name, prompts in suites.items():
-                bar.set_postfix_str(f"{config}/{name}")
-                completions = _complete(pipeline, request.steering, config, key_model, prompts,
-                                        request.settings, request.batch_size, cache, stats, bar)
-                pending.extend((config, name, p.kind, p, c) for p, c in zip(prompts, completions))
+                bar.set_postfix_str(f"{reported}/{name}")
+                done: list[tuple[Completion, tuple[str, ...]]]
+                if request.policy is None:
+                    done = [(c, ()) for c in _complete(
+                        pipeline, request.steering, config, key_model, prompts,
+                        request.settings, request.batch_size, cache, stats, bar)]
+                else:
+                    done = _complete_app(pipeline, request, prompts, bar)
+                pending.extend((reported, name, p.kind, p, c, actions)
+                               for p, (c, actions) in zip(prompts, done, strict=True))
     start = time.perf_counter()
-    verdicts = panel.judge([p.prompt for *_, p, _ in pending], [c.text for *_, c in pending],
-                           progress=progress)
+    verdicts = panel.judge([p.plain or p.prompt for *_, p, _, _ in pending],
+                           [c.text for *_, c, _ in pending], progress=progress)
     judge_seconds = time.perf_counter() - start
     items = [
         JudgedItem(config, name, kind, p.id, p.prompt, c.text, c.completion_tokens,
-                   c.finish_reason, verdict)
-        for (config, name, kind, p, c), verdict in zip(pending, verdicts)
+                   c.finish_reason, verdict, actions)
+        for (config, name, kind, p, c, actions), verdict in zip(pending, verdicts, strict=True)
     ]
     logger.info("eval done: %d replies (%d reused, %d generated, %d corrupted cache lines)",
                 len(items), stats.reused, stats.generated, stats.corrupted)
