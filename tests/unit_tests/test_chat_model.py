@@ -144,7 +144,8 @@ def test_forced_tool_call_on_tiny_model(tiny_model_dir: Path) -> None:
         ChatPSAGuard(model=str(tiny_model_dir)).bind_tools([current_time], tool_choice="other")
 
 
-@pytest.mark.parametrize("kwargs", [{"config": "base", "direg_lambda": 1.0}, {"config": "direg", "direg_lambda": -1.0},
+@pytest.mark.parametrize("kwargs", [{"config": "base", "direg_lambda": 1.0},
+                                    {"config": "direg", "direg_lambda": -1.0},
                                     {"config": "direg", "direg_k": 0.0}])
 def test_bad_direg_options(kwargs: dict) -> None:
     with pytest.raises((ValidationError, ConfigurationError)):

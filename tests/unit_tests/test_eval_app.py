@@ -61,7 +61,7 @@ def _app(tmp_path: Path, data: Path, **kw: Any):
 
 
 def test_app_run_reports_what_the_user_sees(tmp_path: Path, fake_data: Path,  # noqa: F811
-                                            fake_configs: list[str]) -> None:
+                                            fake_configs: list[str]) -> None:  # noqa: F811  # noqa: F811
     run = _app(tmp_path, fake_data)
     assert {i.config for i in run.items} == {"fake+strict_app"}
     blocked = [i for i in run.items if "3" in i.prompt]
@@ -75,7 +75,7 @@ def test_app_run_reports_what_the_user_sees(tmp_path: Path, fake_data: Path,  # 
 
 
 def test_apps_differing_in_policy_share_generations(tmp_path: Path, fake_data: Path,  # noqa: F811
-                                                    fake_configs: list[str]) -> None:
+                                                    fake_configs: list[str]) -> None:  # noqa: F811  # noqa: F811  # noqa: F811
     first = _app(tmp_path, fake_data)
     generated = len(fake_configs)
     second = _app(tmp_path, fake_data, context="lenient", label="lenient_app")
@@ -89,7 +89,7 @@ def test_apps_differing_in_policy_share_generations(tmp_path: Path, fake_data: P
 
 def test_bare_and_app_runs_share_single_turn_generations(tmp_path: Path,
                                                          fake_data: Path,  # noqa: F811
-                                                         fake_configs: list[str]) -> None:
+                                                         fake_configs: list[str]) -> None:  # noqa: F811  # noqa: F811  # noqa: F811  # noqa: F811
     request = EvalRequest(("fake",), ("jbb_benign",), GenerationSettings(max_new_tokens=8),
                           data=fake_data, limit=5)
     cache = CompletionCache(tmp_path / "cache.jsonl")
@@ -126,7 +126,7 @@ def test_wrapped_suites_use_evaluation_frames_only(fake_data: Path) -> None:  # 
 
 
 def test_judges_read_the_plain_request(tmp_path: Path, fake_data: Path,  # noqa: F811
-                                       fake_configs: list[str]) -> None:
+                                       fake_configs: list[str]) -> None:  # noqa: F811
     seen: list[str] = []
 
     class Recording(KeywordPanel):
