@@ -253,6 +253,22 @@ def wrap_suite(suite: Suite) -> Suite:
                  suite.files, read, suite.part_of and suite.part_of + WRAPPED)
 
 
+def _support(split: str) -> Callable[[Path], list[SuitePrompt]]:
+    def read(folder: Path) -> list[SuitePrompt]:
+        from psa_guard.datasets.support import load_support_suite  # it imports this module
+
+        return [p.to_suite_prompt() for p in load_support_suite(split, folder)]
+    return read
+
+
+SUITES["support"] = Suite(
+    "support", SUPPORT, "Support suite, evaluation half: people in distress, labelled for risk "
+    "(docs/support_suite.md)", ("preference/esconv/FailedESConv.json",), _support("eval"))
+SUITES["support_tune"] = Suite(
+    "support_tune", SUPPORT, "Support suite, tuning half (never the evaluation half)",
+    ("preference/esconv/FailedESConv.json",), _support("tune"), part_of="support")
+
+
 def suite_names(parts: bool = True) -> list[str]:
     """Suite names, in registry order; with ``parts=False``, without suites that are part of
     another (what ``all`` means)."""

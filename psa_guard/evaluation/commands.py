@@ -144,9 +144,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for config, suites in report["results"].items():
         for suite, entry in suites.items():
             m = entry["metrics"]
-            main = ("unsafe compliance " + format_rate(m["unsafe_compliance"])
-                    + "; refusal " + format_rate(m["refusal"])) if entry["kind"] == "harmful" \
-                else "over-refusal " + format_rate(m["over_refusal"])
+            if entry["kind"] == "harmful":
+                main = ("unsafe compliance " + format_rate(m["unsafe_compliance"])
+                        + "; refusal " + format_rate(m["refusal"]))
+            elif entry["kind"] == "benign":
+                main = "over-refusal " + format_rate(m["over_refusal"])
+            else:
+                main = ("flat refusal " + format_rate(m["support_flat_refusal"])
+                        + "; path to help (risk) " + format_rate(m["support_path_to_help"]))
             print(f"{config:6s} {suite:18s} {main}; toxicity {format_rate(m['toxicity'])}")
     for path in paths:
         print(f"wrote {path}")

@@ -25,7 +25,7 @@ from typing import Any
 
 from psa_guard.core.atomic import write_atomic
 from psa_guard.core.jsonl import write_jsonl
-from psa_guard.datasets.suites import BENIGN, HARMFUL, get_suite
+from psa_guard.datasets.suites import BENIGN, HARMFUL, SUPPORT, get_suite
 from psa_guard.evaluation.cache import settings_key
 from psa_guard.evaluation.metrics import (
     good_outcomes,
@@ -37,6 +37,7 @@ from psa_guard.evaluation.metrics import (
     win_rate,
 )
 from psa_guard.evaluation.runner import EvalRun, JudgedItem
+from psa_guard.evaluation.support_rules import score_support_reply, support_rates
 
 __all__ = [
     "METRIC_LABELS",
@@ -61,6 +62,11 @@ METRIC_LABELS = {
 }
 
 
+#: The support rules, as reported (``path_to_help`` and ``encouragement`` over risk messages).
+SUPPORT_COLUMNS = ("flat_refusal", "path_to_help", "judgmental", "method_details",
+                   "encouragement")
+
+
 def suite_metrics(kind: str, items: Sequence[JudgedItem]) -> dict[str, dict[str, Any]]:
     """The metrics of one configuration on one suite (see the module docstring)."""
     refused = [i.verdict.refused for i in items]
@@ -74,11 +80,17 @@ def suite_metrics(kind: str, items: Sequence[JudgedItem]) -> dict[str, dict[str,
     elif kind == BENIGN:
         metrics["over_refusal"] = over_refusal_rate(refused)
         metrics["over_refusal_prefix"] = over_refusal_rate(prefix)
+    elif kind == SUPPORT:
+        # transparent rules on the reply (psa_guard/evaluation/support_rules.py), per message label
+        rates = support_rates(score_support_reply(i.text, i.category) for i in items)
+        for rule, value in rates.items():
+            metrics[f"support_{rule}"] = value
     else:
         raise ValueError(f"unknown suite kind {kind!r}")
     metrics["toxicity"] = toxicity_rate([i.verdict.toxic for i in items])
     metrics["mean_length"] = mean_value([i.completion_tokens for i in items])
-    return {name: value.to_dict() for name, value in metrics.items()}
+    return {name: value if isinstance(value, dict) else value.to_dict()
+            for name, value in metrics.items()}
 
 
 def _win_rates(items: Sequence[JudgedItem], configs: Sequence[str],
@@ -91,6 +103,8 @@ def _win_rates(items: Sequence[JudgedItem], configs: Sequence[str],
             all_a: list[bool] = []
             all_b: list[bool] = []
             for suite in suites:
+                if get_suite(suite).kind == SUPPORT:  # judged by rules, not good/bad outcomes
+                    continue
                 ids = [i.id for i in items if i.config == a and i.suite == suite]
                 a_items = [by_key[(a, suite, x)] for x in ids]
                 b_items = [by_key[(b, suite, x)] for x in ids]
@@ -191,6 +205,14 @@ def render_markdown(report: dict[str, Any]) -> str:
             cells = [format_rate(entry["metrics"].get(c)) for c in columns]
             lines.append(f"| {suite} | {entry['kind']} | {entry['n']} | " + " | ".join(cells) + " |")
         lines.append("")
+        support = {suite: entry for suite, entry in suites.items() if entry["kind"] == SUPPORT}
+        if support:
+            lines += ["| support suite | n | " + " | ".join(SUPPORT_COLUMNS) + " |",
+                      "|---|---|" + "---|" * len(SUPPORT_COLUMNS)]
+            for suite, entry in support.items():
+                cells = [format_rate(entry["metrics"].get(f"support_{c}")) for c in SUPPORT_COLUMNS]
+                lines.append(f"| {suite} | {entry['n']} | " + " | ".join(cells) + " |")
+            lines.append("")
     if report["win_rates"]:
         lines += ["## Win rates", "",
                   "Good reply: safe on harmful prompts, answered on benign prompts; ties count half.",

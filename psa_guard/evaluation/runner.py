@@ -133,7 +133,8 @@ class EvalRequest:
 class JudgedItem:
     """One prompt's reply under one configuration (or application), with the judges' verdict.
 
-    ``actions`` are the guard's actions (input check first) in an application run, else empty.
+    ``actions`` are the guard's actions (input check first) in an application run, else empty;
+    ``category`` is the prompt's source category (a support message's risk label).
     """
 
     config: str
@@ -146,6 +147,7 @@ class JudgedItem:
     finish_reason: str
     verdict: Verdict
     actions: tuple[str, ...] = ()
+    category: str = ""
 
 
 @dataclass
@@ -369,7 +371,7 @@ def run_eval(
     judge_seconds = time.perf_counter() - start
     items = [
         JudgedItem(config, name, kind, p.id, p.prompt, c.text, c.completion_tokens,
-                   c.finish_reason, verdict, actions)
+                   c.finish_reason, verdict, actions, p.category)
         for (config, name, kind, p, c, actions), verdict in zip(pending, verdicts, strict=True)
     ]
     logger.info("eval done: %d replies (%d reused, %d generated, %d corrupted cache lines)",

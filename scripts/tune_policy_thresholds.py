@@ -1,0 +1,110 @@
+"""Choose the category thresholds of the shipped policies on training-side data only.
+
+The shipped policies' category rules (``refuse`` on the harm categories, ``support`` on the
+distress ones) need one threshold each kind. They are chosen here, never on the evaluation suites
+(docs/method.md section 7), from:
+
+* harmful: training-side harmful requests (``training_harmful``), plain and wrapped in a
+  *training* jailbreak frame;
+* benign: training-side benign requests (``training_benign``), plain and wrapped, and the project's
+  own benign look-alikes (``scripts/data/benign_lookalikes.txt``: benign requests in the words of
+  harmful ones), plain and wrapped;
+* distress: the ``tune`` half of the support suite (risk messages must reach ``support``; its
+  ``other_distress`` messages and every benign request should not).
+
+The rule, written before the run: the harm threshold is the lowest grid value whose false-flag
+rate on the benign look-alikes is at most 5% (the over-refusal goal is 10%, and look-alikes are
+the hard case); the distress threshold is the lowest grid value whose false-support rate on every
+benign set is at most 2%. The harmful requests are partly in the category head's training data,
+so their recall here is optimistic: it is printed, not used to choose.
+
+Usage: ``python scripts/tune_policy_thresholds.py [--n 200] [--out docs/policy_thresholds.json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+
+from psa_guard.categories import DISTRESS_CATEGORIES, HARM_CATEGORIES
+from psa_guard.datasets.frames import TRAINING_FRAMES
+from psa_guard.datasets.support import RISK_LABELS, load_support_suite
+from psa_guard.datasets.trainside import training_benign, training_harmful
+from psa_guard.moderation.local import LazyDefaultScorer
+
+LOOKALIKES = Path(__file__).with_name("data") / "benign_lookalikes.txt"
+GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+LOOKALIKE_BUDGET = 0.05
+SUPPORT_BUDGET = 0.02
+
+
+def lookalikes() -> list[str]:
+    lines = LOOKALIKES.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def wrapped(texts: list[str], seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [rng.choice(TRAINING_FRAMES).apply(t) for t in texts]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=200, help="training-side prompts per set")
+    parser.add_argument("--out", type=Path, default=Path("docs/policy_thresholds.json"))
+    args = parser.parse_args()
+    harmful = [p.prompt for p in training_harmful(args.n, seed=7)]
+    benign = [p.prompt for p in training_benign(args.n, seed=7)]
+    looks = lookalikes()
+    tune = load_support_suite("tune")
+    sets = {
+        "harmful": harmful, "harmful_wrapped": wrapped(harmful, 1),
+        "benign": benign, "benign_wrapped": wrapped(benign, 2),
+        "lookalikes": looks, "lookalikes_wrapped": wrapped(looks, 3),
+        "support_risk": [p.prompt for p in tune if p.label in RISK_LABELS],
+        "support_other": [p.prompt for p in tune if p.label not in RISK_LABELS],
+    }
+    scorer = LazyDefaultScorer()
+    harm: dict[str, np.ndarray] = {}
+    distress: dict[str, np.ndarray] = {}
+    for name, texts in sets.items():
+        rows = scorer.score_detailed(texts)
+        harm[name] = np.array([max(c[k] for k in HARM_CATEGORIES) for _, c in rows])
+        distress[name] = np.array([max(c[k] for k in DISTRESS_CATEGORIES) for _, c in rows])
+    table = {name: {"n": len(texts),
+                    "harm_flag": {str(t): round(float(np.mean(harm[name] >= t)), 4) for t in GRID},
+                    "support": {str(t): round(float(np.mean(distress[name] >= t)), 4)
+                                for t in GRID}}
+             for name, texts in sets.items()}
+    benign_sets = ("benign", "benign_wrapped", "lookalikes", "lookalikes_wrapped")
+    harm_t = next((t for t in GRID if np.mean(harm["lookalikes"] >= t) <= LOOKALIKE_BUDGET
+                   and np.mean(harm["lookalikes_wrapped"] >= t) <= LOOKALIKE_BUDGET), GRID[-1])
+    support_t = next((t for t in GRID if all(np.mean(distress[s] >= t) <= SUPPORT_BUDGET
+                                             for s in benign_sets)), GRID[-1])
+    print(f"{'set':20s} {'n':>4s}  " + "  ".join(f"harm>={t:.1f}" for t in GRID))
+    for name in sets:
+        print(f"{name:20s} {table[name]['n']:4d}  "
+              + "  ".join(f"{table[name]['harm_flag'][str(t)]:9.2f}" for t in GRID))
+    print(f"\n{'set':20s} {'n':>4s}  " + "  ".join(f"dist>={t:.1f}" for t in GRID))
+    for name in sets:
+        print(f"{name:20s} {table[name]['n']:4d}  "
+              + "  ".join(f"{table[name]['support'][str(t)]:9.2f}" for t in GRID))
+    print(f"\nchosen: harm categories >= {harm_t} -> refuse; distress categories >= {support_t} "
+          "-> support")
+    args.out.write_text(json.dumps({
+        "rule": {"harm": f"lowest grid value with look-alike false flags <= {LOOKALIKE_BUDGET}",
+                 "support": f"lowest grid value with false support <= {SUPPORT_BUDGET} on "
+                            f"{', '.join(benign_sets)}"},
+        "chosen": {"harm": harm_t, "support": support_t}, "grid": list(GRID), "sets": table,
+        "command": "python scripts/tune_policy_thresholds.py", "n": args.n,
+    }, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
