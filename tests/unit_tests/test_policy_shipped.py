@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import psa_guard.policy as policy_package
+from psa_guard.categories import CATEGORIES, DISTRESS_CATEGORIES
 from psa_guard.errors import PolicyError
 from psa_guard.policy import (
     MESSAGE_ACTIONS,
@@ -57,18 +58,21 @@ def test_shipped_policies_explain_their_choices(name: str) -> None:
         assert topic in text, f"{name}.yaml does not explain {topic}"
 
 
+CALM = {c: 0.0 for c in CATEGORIES}
+
+
 @pytest.mark.parametrize("context", ["mental_health_support", "mental_health_support_youth"])
 def test_mental_health_refers_to_crisis_lines_by_locale(context: str) -> None:
     policy = Policy.from_path(POLICIES / "mental_health_support.yaml")
     resolved = policy.resolve(context)
-    top = resolved.decide(1.0)
+    top = resolved.decide(1.0, categories=CALM)
     assert top.action == "escalate"
-    assert resolved.decide(0.5).action == "refuse_with_resources"
+    assert resolved.decide(0.5, categories=CALM).action == "refuse_with_resources"
     contacts = " ".join(f"{r.name} {r.contact}" for r in top.resources)
     assert "988" in contacts and "116 123" in contacts
     assert "local emergency services" in contacts
-    us = [r.name for r in resolved.decide(0.9, locale="en-US").resources]
-    uk = [r.name for r in resolved.decide(0.9, locale="en-GB").resources]
+    us = [r.name for r in resolved.decide(0.9, locale="en-US", categories=CALM).resources]
+    uk = [r.name for r in resolved.decide(0.9, locale="en-GB", categories=CALM).resources]
     assert "988 Suicide & Crisis Lifeline" in us and "Samaritans" not in us
     assert "Samaritans" in uk and "988 Suicide & Crisis Lifeline" not in uk
     assert "Emergency services" in us and "Emergency services" in uk
@@ -211,3 +215,19 @@ def test_a_policy_passes_through_and_other_types_are_refused() -> None:
     assert load_policy(policy) is policy
     with pytest.raises(PolicyError, match="got int"):
         load_policy(3)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in POLICIES.glob("*.yaml")))
+def test_every_shipped_context_answers_distress_with_help_and_blocks_minors(name: str) -> None:
+    policy = Policy.from_path(POLICIES / f"{name}.yaml")
+    for context in policy.contexts:
+        resolved = policy.resolve(context)
+        for category in DISTRESS_CATEGORIES:
+            # a person at risk asking for nothing harmful (overall score 0) and one asking for
+            # methods (overall 1): never a flat refusal, always resources
+            for overall in (0.0, 1.0):
+                decision = resolved.decide(overall, categories={**CALM, category: 0.95})
+                assert decision.action in ("support", "escalate"), (context, category, overall)
+                assert decision.resources, (context, category)
+        minors = resolved.decide(0.0, categories={**CALM, "sexual/minors": 0.5})
+        assert minors.action == "block", context
