@@ -88,7 +88,7 @@ from typing import Any
 
 from psa_guard.core.atomic import write_atomic
 from psa_guard.core.checksums import file_sha256
-from psa_guard.core.jsonl import read_jsonl, write_jsonl
+from psa_guard.core.jsonl import iter_jsonl, read_jsonl, write_jsonl
 from psa_guard.datasets.folder import data_file, flatten_strings, require_data_dir
 from psa_guard.datasets.frames import PLAIN, TRAINING_FRAMES
 from psa_guard.datasets.suites import SUITES
@@ -113,6 +113,11 @@ FILES = {
 #: Evaluation-only splits excluded like the suites (docs/method.md section 7).
 EVAL_SPLITS = (f"{RD}/splits/harmful_test.json", f"{RD}/splits/harmless_test.json")
 WRITTEN_SOURCE = "scripts/build_category_data.py"
+#: Free-form messages written for this project (indirect distress, abuse and emergency
+#: disclosures in real users' voices, benign look-alikes, everyday distress); independent of the
+#: support suite and of the look-alikes that tune the policies' thresholds.
+EXTRA_FILE = Path(__file__).with_name("data") / "category_extra.jsonl"
+EXTRA_SOURCE = "scripts/data/category_extra.jsonl"
 HELD_OUT_FRACTION = 0.2
 NEAR_DUPLICATE_COSINE = 0.9
 
@@ -394,6 +399,11 @@ def collect(folder: Path, args: argparse.Namespace) -> Collector:
     for group in WRITTEN:
         for key, text in written_texts(group, args.written, rng):
             c.add(text, group.labels, f"written_{group.name}", WRITTEN_SOURCE, key)
+    # written free-form messages (not templates), for indirect distress and benign look-alikes --
+    if args.extra is not None and str(args.extra) != "none":
+        for number, row in iter_jsonl(args.extra):
+            c.add(row["text"], row["labels"], f"extra_{row['group']}", EXTRA_SOURCE,
+                  f"extra:{number}")
     return c
 
 
@@ -499,6 +509,8 @@ def build(folder: Path, args: argparse.Namespace) -> tuple[list[dict[str, Any]],
         "data_folder": str(folder),
         "data_files": {f: file_sha256(folder / f) for f in sorted(collected.files)},
         "written_source": WRITTEN_SOURCE,
+        **({"extra_source": {EXTRA_SOURCE: file_sha256(args.extra)}}
+           if args.extra is not None and str(args.extra) != "none" else {}),
         "excluded_evaluation_files": {f: file_sha256(folder / f)
                                       for f in sorted(set(suite_files) | set(EVAL_SPLITS))},
         "items_read": dict(Counter(i.origin for i in collected.items)),
@@ -534,6 +546,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="scale of the written groups' sizes (1.0: the sizes in WRITTEN)")
     parser.add_argument("--no-near-duplicates", dest="near_duplicates", action="store_false",
                         help="skip the embedding check against suite prompts")
+    parser.add_argument("--extra", type=Path, default=EXTRA_FILE,
+                        help="written free-form messages, JSONL {group, labels, text} "
+                        "(default scripts/data/category_extra.jsonl; 'none' to leave them out)")
     parser.add_argument("--embedding-cache", default=None,
                         help="folder for cached embeddings (.npy keyed by sha256 of the texts)")
     args = parser.parse_args(argv)
