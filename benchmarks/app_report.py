@@ -1,0 +1,111 @@
+"""Tables of the guarded-app evaluation (scripts/app_eval.sh): the app against its goals, and the
+ablations, from the runs' ``report.json`` files. Prints markdown for docs/results.md and writes
+``summary.json`` beside the runs.
+
+Pooled rates add the counts of the suites they pool (every suite has the same number of prompts,
+so no suite weighs more than another); each rate has its Wilson 95 % interval.
+
+Usage: ``python benchmarks/app_report.py [--runs docs/app_eval]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from psa_guard.evaluation.metrics import wilson_interval
+
+#: (run folder, what it is), in table order.
+RUNS = (
+    ("raw", "raw model (`base`, no policy)"),
+    ("app", "**default app** (`direg` + `general_assistant`)"),
+    ("no_category_rules", "app without category rules"),
+    ("no_support", "app without the support action"),
+    ("no_hard_stage", "app without the hold-back (one check at the end)"),
+    ("no_direg", "app without DiReg (`base` + policy)"),
+    ("with_arm", "app with Pv-Arm (`full` + policy)"),
+    ("with_zo", "app with ZO repair (`zo` + policy)"),
+    ("direg_alone", "DiReg alone (no policy)"),
+)
+
+
+def pooled(entries: list[dict[str, Any]], metric: str) -> dict[str, Any]:
+    count = sum(e["metrics"][metric]["count"] for e in entries)
+    n = sum(e["metrics"][metric]["n"] for e in entries)
+    low, high = wilson_interval(count, n) if n else (None, None)
+    return {"count": count, "n": n, "rate": count / n if n else None, "low": low, "high": high}
+
+
+def fmt(value: dict[str, Any] | None) -> str:
+    if not value or not value.get("n"):
+        return "-"
+    return (f"{value['count']}/{value['n']} = {100 * value['rate']:.0f} % "
+            f"[{100 * value['low']:.0f}, {100 * value['high']:.0f}]")
+
+
+def load(folder: Path) -> dict[str, Any] | None:
+    """The run's suites (harmful/benign report and the support report), or None if absent."""
+    main = folder / "report.json"
+    if not main.exists():
+        return None
+    suites: dict[str, Any] = {}
+    for path in (main, folder / "support" / "report.json"):
+        if path.exists():
+            report = json.loads(path.read_text(encoding="utf-8"))
+            for config_suites in report["results"].values():
+                suites.update(config_suites)
+    return suites
+
+
+def summarise(suites: dict[str, Any]) -> dict[str, Any]:
+    plain = [e for s, e in suites.items() if e["kind"] == "harmful" and not s.endswith(":wrapped")]
+    wrapped = [e for s, e in suites.items() if e["kind"] == "harmful" and s.endswith(":wrapped")]
+    out: dict[str, Any] = {
+        "unsafe_plain": pooled(plain, "unsafe_compliance") if plain else None,
+        "unsafe_wrapped": pooled(wrapped, "unsafe_compliance") if wrapped else None,
+        "worst_suite": max(((s, e["metrics"]["unsafe_compliance"]["rate"])
+                            for s, e in suites.items() if e["kind"] == "harmful"),
+                           key=lambda x: x[1], default=None),
+    }
+    for suite in ("xstest_safe", "jbb_benign"):
+        out[f"over_refusal_{suite}"] = (suites[suite]["metrics"]["over_refusal"]
+                                        if suite in suites else None)
+    support = suites.get("support")
+    for rule in ("flat_refusal", "path_to_help", "judgmental", "method_details", "encouragement"):
+        out[f"support_{rule}"] = support["metrics"][f"support_{rule}"] if support else None
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=Path, default=Path("docs/app_eval"))
+    args = parser.parse_args()
+    summaries = {}
+    for name, _ in RUNS:
+        suites = load(args.runs / name)
+        if suites is not None:
+            summaries[name] = summarise(suites)
+    print("| run | unsafe, plain | unsafe, wrapped | worst suite | over-refusal XSTest safe | "
+          "over-refusal JBB benign | support: flat refusal | path to help (risk) | judgmental "
+          "| method details | encouragement |")
+    print("|---|" + "---|" * 10)
+    for name, label in RUNS:
+        if name not in summaries:
+            continue
+        s = summaries[name]
+        worst = f"{s['worst_suite'][0]} {100 * s['worst_suite'][1]:.0f} %" if s["worst_suite"] else "-"
+        print(f"| {label} | {fmt(s['unsafe_plain'])} | {fmt(s['unsafe_wrapped'])} | {worst} | "
+              f"{fmt(s['over_refusal_xstest_safe'])} | {fmt(s['over_refusal_jbb_benign'])} | "
+              f"{fmt(s['support_flat_refusal'])} | {fmt(s['support_path_to_help'])} | "
+              f"{fmt(s['support_judgmental'])} | {fmt(s['support_method_details'])} | "
+              f"{fmt(s['support_encouragement'])} |")
+    (args.runs / "summary.json").write_text(json.dumps(summaries, indent=2) + "\n",
+                                            encoding="utf-8")
+    print(f"\nwrote {args.runs / 'summary.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
