@@ -18,10 +18,11 @@ ATTRIBUTES: tuple[str, ...] = (
 )
 
 
-def parse_preference(text: str) -> tuple[float, ...]:
+def parse_preference(text: str, label: str = "--alpha") -> tuple[float, ...]:
     """Parse ``"empathy=0.4,helpfulness=0.6"`` into normalised weights in :data:`ATTRIBUTES` order.
 
-    Unnamed attributes get 0; the weights are divided by their sum.
+    Unnamed attributes get 0; the weights are divided by their sum. ``label`` is what messages call
+    the value (the option or field it came from).
 
     Raises:
         ConfigurationError: unknown attribute, repeated attribute, a weight that is not a
@@ -38,23 +39,23 @@ def parse_preference(text: str) -> tuple[float, ...]:
         name = name.strip().replace("-", "_")
         if not sep or name not in weights:
             raise ConfigurationError(
-                f"--alpha item {item!r}: expected ATTRIBUTE=WEIGHT with ATTRIBUTE one of "
+                f"{label} item {item!r}: expected ATTRIBUTE=WEIGHT with ATTRIBUTE one of "
                 f"{', '.join(ATTRIBUTES)} (for example 'empathy=0.4,helpfulness=0.6')"
             )
         if name in seen:
-            raise ConfigurationError(f"--alpha names {name!r} twice; give each attribute once")
+            raise ConfigurationError(f"{label} names {name!r} twice; give each attribute once")
         seen.add(name)
         try:
             weight = float(value)
         except ValueError:
-            raise ConfigurationError(f"--alpha weight of {name!r} is not a number: {value!r}") from None
+            raise ConfigurationError(f"{label} weight of {name!r} is not a number: {value!r}") from None
         if not weight >= 0 or weight == float("inf"):
-            raise ConfigurationError(f"--alpha weight of {name!r} must be a finite number >= 0; "
+            raise ConfigurationError(f"{label} weight of {name!r} must be a finite number >= 0; "
                                      f"got {value!r}")
         weights[name] = weight
     total = sum(weights.values())
     if total <= 0:
-        raise ConfigurationError(f"--alpha {text!r} has no positive weight; name at least one "
+        raise ConfigurationError(f"{label} {text!r} has no positive weight; name at least one "
                                  "attribute with a weight > 0")
     return tuple(weights[a] / total for a in ATTRIBUTES)
 

@@ -44,7 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 ok, 1 invalid input or failure, 130 interrupted)."""
+    """Run the CLI; returns the exit code (0 ok, 1 invalid input or failure, 130 interrupted).
+
+    Errors raised on purpose and operating-system errors (a full disk, a path it may not write)
+    are printed as one ``psa-guard: error:`` line; anything else is a bug and keeps its traceback.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -57,6 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except PSAGuardError as exc:
+        print(f"psa-guard: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a full disk, a folder it may not write: the file, not a traceback
         print(f"psa-guard: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

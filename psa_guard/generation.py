@@ -41,6 +41,8 @@ __all__ = [
 
 MAX_NEW_TOKENS_LIMIT = 32_768
 MAX_TEMPERATURE = 5.0
+#: The largest seed torch's generator takes (an unsigned 64-bit integer).
+MAX_SEED = 2**64 - 1
 
 Conversation = Sequence[Mapping[str, Any]] | str
 ProcessorFactory = Callable[[int], Sequence[Any]]
@@ -83,9 +85,11 @@ class GenerationSettings:
         ):
             raise ConfigurationError(f"top_p must be in (0, 1], got {self.top_p!r}")
         if self.seed is not None and (
-            isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0
+            isinstance(self.seed, bool) or not isinstance(self.seed, int)
+            or not 0 <= self.seed <= MAX_SEED
         ):
-            raise ConfigurationError(f"seed must be a non-negative integer or None, got {self.seed!r}")
+            raise ConfigurationError(f"seed must be a non-negative integer from 0 to {MAX_SEED} "
+                                     f"or None, got {self.seed!r}")
         stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
         if any(not isinstance(s, str) or not s for s in stop):
             raise ConfigurationError(f"stop must be a list of non-empty strings, got {self.stop!r}")

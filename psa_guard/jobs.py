@@ -64,7 +64,7 @@ def _parse_line(obj: Any) -> tuple[str | int, str | list[dict[str, str]], dict[s
     if not isinstance(obj, dict):
         raise DataError("expected a JSON object with 'id' and 'prompt'")
     if "id" not in obj:
-        raise DataError("missing 'id'")
+        raise DataError("missing 'id'; give each line an 'id' (a string or integer)")
     ident = obj["id"]
     if isinstance(ident, bool) or not isinstance(ident, (str, int)):
         raise DataError(f"'id' must be a string or integer, got {ident!r}")
@@ -87,15 +87,25 @@ def read_prompts(path: Path) -> tuple[list[PromptRecord], list[InputLineError]]:
     Returns:
         The valid records in file order, and one :class:`InputLineError` per bad line (including a
         repeated ``id``), in file order.
+
+    Raises:
+        DataError: the file cannot be read at all (missing, a folder, a broken ``.gz``).
     """
-    parsed, errors = read_jsonl_lenient(path, _parse_line, objects=False)
+    try:
+        parsed, errors = read_jsonl_lenient(path, _parse_line, objects=False)
+    except (OSError, EOFError) as exc:  # FileNotFoundError, IsADirectoryError, BadGzipFile, ...
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise DataError(f"{path}: cannot read the input file ({reason}); check the path given "
+                        f"to --input") from exc
     records: list[PromptRecord] = []
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
     for number, (ident, conversation, extra) in parsed:
         if str(ident) in seen:
-            errors.append(InputLineError(str(path), number, f"duplicate id {ident!r}"))
+            errors.append(InputLineError(
+                str(path), number, f"duplicate id {ident!r} (first on line {seen[str(ident)]}); "
+                "give each line its own id"))
             continue
-        seen.add(str(ident))
+        seen[str(ident)] = number
         records.append(PromptRecord(ident, conversation, number, extra, str(path)))
     errors.sort(key=lambda error: error.line_number)
     return records, errors
@@ -144,9 +154,9 @@ def run_generate_job(
         context window) are in ``errors`` and are not written, so a later run retries them.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigurationError(f"batch_size must be a positive integer, got {batch_size!r}")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    done = finished_ids(output)
+        raise ConfigurationError(f"batch_size (--batch-size) must be a positive integer, got "
+                                 f"{batch_size!r}")
+    done = finished_ids(output)  # append_jsonl makes the folder with the first finished line
     summary = JobSummary(skipped=sum(str(r.id) in done for r in records))
     generator = pipeline.generator()
     pending: list[PromptRecord] = []

@@ -118,6 +118,14 @@ def _resolve_folder(source: ModelSource) -> tuple[str, dict[str, Any]]:
         raise ModelNotFoundError(
             f"{path} has no config.json; it is not a Hugging Face model folder"
         )
+    if not any(path.glob("*.safetensors")):
+        pickled = sorted(p.name for p in path.iterdir() if p.suffix in (".bin", ".pt", ".pth"))
+        if pickled:
+            raise ModelLoadError(
+                f"{path} holds pickled weights ({', '.join(pickled)}) and no .safetensors; "
+                "psa-guard loads safetensors only (a pickle can run code): convert them once, "
+                "in a trusted environment, with model.save_pretrained(folder)"
+            )
     return str(path), {}
 
 
@@ -154,7 +162,9 @@ def load_model(
         folder, extra = _resolve_folder(source)
         try:
             tokenizer = AutoTokenizer.from_pretrained(folder, **extra)
-            model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch_dtype, **extra)
+            model = AutoModelForCausalLM.from_pretrained(
+                folder, dtype=torch_dtype, **extra,
+                **({} if source.is_gguf else {"use_safetensors": True}))  # never a pickle
         except Exception as exc:  # safetensors, gguf and transformers raise unrelated types
             where = source.path or folder
             raise ModelLoadError(

@@ -29,11 +29,16 @@ def normalize_messages(messages: Sequence[Mapping[str, Any]] | str) -> list[Mess
         A new list of ``{"role", "content"}`` dicts.
 
     Raises:
-        InvalidMessagesError: empty list, a non-mapping item, an unknown role, non-text content, or
-            no user or system turn at all.
+        InvalidMessagesError: not a list, empty list, a non-mapping item, an unknown role, non-text
+            content, or no user or system turn at all.
     """
     if isinstance(messages, str):
         messages = [{"role": "user", "content": messages}]
+    if not isinstance(messages, Sequence) or isinstance(messages, (bytes, bytearray)):
+        raise InvalidMessagesError(
+            f"messages must be a list of {{'role', 'content'}} mappings (or one user string), "
+            f"got {type(messages).__name__}"
+        )
     if not messages:
         raise InvalidMessagesError("messages is empty; pass at least one user message")
     merged: list[Message] = []

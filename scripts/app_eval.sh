@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The guarded application, measured end to end (issue 17): the raw model, the default guarded app
 # (direg + general_assistant) and its ablations, on the same prompts and the same cached
-# generations. Greedy decoding, 96 tokens, 30 prompts per harmful/benign suite (seed 0) plain and
+# generations. Greedy decoding, 96 tokens, 15 prompts per harmful/benign suite (seed 0) plain and
 # jailbreak-wrapped, the whole support suite (evaluation half). Results: docs/app_eval/*/report.*
 # and docs/results.md. Runs one after another (2 cores); about 1-2 hours on this machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-docs/app_eval}
-LIMIT=${LIMIT:-30}
+LIMIT=${LIMIT:-15}
 TOKENS=96
 SUITES="harmbench jbb_harmful strongreject simplesafetytests donotanswer xstest_unsafe xstest_safe jbb_benign"
 # one heavy job at a time on a shared machine: each step takes the lock (no-op elsewhere)

@@ -132,7 +132,7 @@ def _preference(value: Any, name: str = "alpha") -> tuple[float, ...] | None:
             f"{name} must be a dict such as {{'empathy': 0.4, 'helpfulness': 0.6}} or the string "
             f"'empathy=0.4,helpfulness=0.6'; got {type(value).__name__}"
         )
-    return parse_preference(value)
+    return parse_preference(value, name)
 
 
 class ChatPSAGuard(BaseChatModel):
@@ -211,6 +211,7 @@ class ChatPSAGuard(BaseChatModel):
     """Pv-Arm risk gate (guided configurations only); see the class docstring."""
 
     _pipeline: RequestPipeline | None = PrivateAttr(default=None)
+    _unchecked: RequestPipeline | None = PrivateAttr(default=None)
 
     @field_validator("policy")
     @classmethod
@@ -228,6 +229,8 @@ class ChatPSAGuard(BaseChatModel):
         return value
 
     def model_post_init(self, context: Any, /) -> None:
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
+            raise ConfigurationError(f"threads must be a positive integer, got {self.threads!r}")
         if self.raw:
             conflict = raw_conflict(self.config, self.policy,
                                     policy_given="policy" in self.model_fields_set)
@@ -353,23 +356,40 @@ class ChatPSAGuard(BaseChatModel):
             model=kwargs.get("model"),
         )
 
-    def _run(self, messages: list[BaseMessage], options: RequestOptions) -> AIMessage:
+    def _pipeline_for(self, kwargs: dict[str, Any]) -> RequestPipeline:
+        """The pipeline of a call: this model's, or, when a caller hands over a complete
+        ``steering`` (the agent middleware, which applies its own policy around this model), the
+        same generator without this model's policy checks, so a request is not checked twice
+        and the caller's context names are the caller's."""
+        if kwargs.get("steering") is None:
+            return self.pipeline()
+        if self._unchecked is None:
+            self._unchecked = RequestPipeline(
+                self.configuration if self.config is not None else None, model=self.model,
+                threads=self.threads, scorer=self.scorer, methods=self._methods(),
+                locale=self.locale)
+        return self._unchecked
+
+    def _run(self, messages: list[BaseMessage], options: RequestOptions,
+             pipeline: RequestPipeline | None = None) -> AIMessage:
         """One request through the pipeline, shaped as an ``AIMessage``."""
-        reply = self.pipeline().run(to_chat_dicts(messages), options)
+        pipeline = pipeline or self.pipeline()
+        reply = pipeline.run(to_chat_dicts(messages), options)
         tools = list(options.tools) if options.tool_choice != "none" else []
-        return self._message(reply, tools, options)
+        return self._message(reply, tools, options, pipeline)
 
     def _message(self, reply: GuardedReply, tools: list[dict[str, Any]],
-                 options: RequestOptions) -> AIMessage:
+                 options: RequestOptions, pipeline: RequestPipeline | None = None) -> AIMessage:
+        pipeline = pipeline or self.pipeline()
         completion = reply.completion
         metadata: dict[str, Any] = {
-            "model_name": self.pipeline().generator(options.model).name,
+            "model_name": pipeline.generator(options.model).name,
             "model_provider": "psa-guard", "config": self.configuration,
             "finish_reason": completion.finish_reason if completion else "stop",
         }
         if completion is not None:  # what the configuration adds, e.g. "arm": risk and guidance
             metadata.update({k: v for k, v in completion.extra.items() if k not in metadata})
-        if self.pipeline().guarded:
+        if pipeline.guarded:
             metadata["psa_guard"] = reply.metadata()
             metadata["context"] = reply.context
         elif options.context is not None:
@@ -425,7 +445,7 @@ class ChatPSAGuard(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        message = self._run(messages, self._split_kwargs(stop, kwargs))
+        message = self._run(messages, self._split_kwargs(stop, kwargs), self._pipeline_for(kwargs))
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     async def _agenerate(
@@ -446,10 +466,11 @@ class ChatPSAGuard(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         options = self._split_kwargs(stop, kwargs)
+        pipeline = self._pipeline_for(kwargs)
         tools = list(options.tools) if options.tool_choice != "none" else []
         if tools:
             # Tool calls are parsed from the whole reply: one final chunk carries them.
-            message = self._run(messages, options)
+            message = self._run(messages, options, pipeline)
             yield ChatGenerationChunk(message=AIMessageChunk(
                 content=message.content, usage_metadata=message.usage_metadata,
                 response_metadata=message.response_metadata, chunk_position="last",
@@ -459,14 +480,14 @@ class ChatPSAGuard(BaseChatModel):
                 ],
             ))
             return
-        for text, reply in self.pipeline().stream(to_chat_dicts(messages), options):
+        for text, reply in pipeline.stream(to_chat_dicts(messages), options):
             if reply is None:
                 chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
                 if run_manager and text:
                     run_manager.on_llm_new_token(text, chunk=chunk)
                 yield chunk
                 continue
-            final = self._message(reply, [], options)
+            final = self._message(reply, [], options, pipeline)
             yield ChatGenerationChunk(message=AIMessageChunk(
                 content=text, usage_metadata=final.usage_metadata,
                 response_metadata=final.response_metadata, chunk_position="last",

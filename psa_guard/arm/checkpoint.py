@@ -17,6 +17,7 @@ from safetensors.torch import save_file
 
 from psa_guard.arm.model import ArmConfig, PvArm
 from psa_guard.core.atomic import atomic_path
+from psa_guard.core.checksums import verify_file, write_checksum
 from psa_guard.errors import ArmAdapterError, ConfigurationError
 
 __all__ = ["SHIPPED_ADAPTER", "load_arm", "read_metadata", "save_arm"]
@@ -26,12 +27,14 @@ SHIPPED_ADAPTER = Path(__file__).resolve().parent / "artifacts" / "pvarm.safeten
 
 
 def save_arm(arm: PvArm, path: Path, *, base_checksum: str, provenance: dict[str, Any]) -> None:
-    """Write the adapters of ``arm`` to ``path`` atomically (temp file, then rename)."""
+    """Write the adapters of ``arm`` to ``path`` atomically (temp file, then rename), then its
+    sha256 beside it (``STEM.sha256``, checked by :func:`load_arm`)."""
     tensors = {name: t.detach().contiguous().cpu() for name, t in arm.adapter_state().items()}
     meta = {"format": "psa-guard-pvarm/1", "config": json.dumps(arm.config.to_dict()),
             "base_checksum": base_checksum, "provenance": json.dumps(provenance, sort_keys=True)}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
+    write_checksum(path)
 
 
 def read_metadata(path: Path) -> dict[str, Any]:
@@ -60,7 +63,9 @@ def read_metadata(path: Path) -> dict[str, Any]:
 
 
 def load_arm(host: Any, path: Path | None = None, *, checksum: str | None = None) -> PvArm:
-    """Build a :class:`PvArm` on ``host`` and load the adapter at ``path`` (default: shipped).
+    """Build a :class:`PvArm` on ``host`` and load the adapter at ``path`` (default: shipped),
+    after checking it against its ``STEM.sha256`` (required for the shipped adapter; a file saved
+    without one is read with a warning).
 
     Args:
         host: the loaded causal LM the adapter was trained on.
@@ -69,8 +74,13 @@ def load_arm(host: Any, path: Path | None = None, *, checksum: str | None = None
 
     Raises:
         ArmAdapterError: missing/damaged file, another base model, or mismatched shapes.
+        ChecksumError: the file does not match its recorded sha256 (it is not read).
     """
     path = Path(path) if path is not None else SHIPPED_ADAPTER
+    if path.is_file():
+        verify_file(path, kind="Pv-Arm adapter", required=path.resolve() == SHIPPED_ADAPTER,
+                    fix="reinstall psa-guard for the shipped adapter, or train one with "
+                        "`psa-guard arm train`")
     meta = read_metadata(path)
     if checksum is not None and meta["base_checksum"] != checksum:
         raise ArmAdapterError(

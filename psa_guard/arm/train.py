@@ -189,7 +189,7 @@ class LowerStates:
         """Add the states saved at ``path`` if its ``key`` matches; returns how many were added."""
         if not path.is_file():
             return 0
-        saved = torch.load(path, weights_only=False)
+        saved = torch.load(path, weights_only=True)  # tensors and plain data only: no code runs
         if saved.get("key") != key:
             logger.info("ignoring %s: written for another model or reward-model depth", path)
             return 0
@@ -287,7 +287,7 @@ def train_arm(arm: PvArm, tokenizer: Any, train: Mapping[str, Sequence[Preferenc
                            "attributes_per_step": []}
     start_step = 0
     if checkpoint is not None and checkpoint.is_file():
-        state = torch.load(checkpoint, weights_only=False)
+        state = torch.load(checkpoint, weights_only=True)  # no code runs
         if state["settings"] != asdict(settings):
             raise ConfigurationError(
                 f"checkpoint {checkpoint} was written with other settings; delete it or train "

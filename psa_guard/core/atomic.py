@@ -13,7 +13,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path", "write_atomic"]
+__all__ = ["atomic_path", "naming", "write_atomic"]
+
+
+def naming(exc: OSError, path: str | Path) -> OSError:
+    """``exc`` with ``path`` as its file name when it has none (``[Errno 28] No space left on
+    device: 'PATH'``), keeping its type (``OSError(errno, ...)`` picks the builtin subclass)."""
+    if exc.filename is not None or exc.errno is None:
+        return exc
+    return OSError(exc.errno, exc.strerror or str(exc), str(path))
 
 
 @contextmanager
@@ -35,7 +43,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         The temporary path (not yet created); write the whole new content there.
 
     Raises:
-        OSError: the content could not be written, synced or renamed (the old file is kept).
+        OSError: the content could not be written, synced or renamed (the old file is kept; the
+            error names ``path``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,6 +54,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:  # e.g. disk full: the old file is kept; say which file
+        raise naming(exc, path) from exc
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -12,12 +12,17 @@ A head named ``NAME`` is three files in one folder::
 (:class:`~psa_guard.errors.ChecksumError`); rewriting ``NAME.sha256`` is not enough to slip in other
 weights, since the provenance records their digest too. Every message names the file and ends with
 the caller's fix (for example how to rebuild that kind of head).
+
+A single-file artifact (the DiReg harm vector, a Pv-Arm adapter) has its checksum beside it in
+``STEM.sha256`` (:func:`checksum_file`), written by :func:`write_checksum` after the artifact and
+checked by :func:`verify_file` before a byte of it is parsed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,7 +33,10 @@ from psa_guard.core.atomic import atomic_path, write_atomic
 from psa_guard.core.heads import LinearHead
 from psa_guard.errors import ChecksumError, ModelLoadError, ModelNotFoundError
 
-__all__ = ["file_sha256", "load_head", "save_head", "verify_head"]
+__all__ = ["checksum_file", "file_sha256", "load_head", "save_head", "verify_file", "verify_head",
+           "write_checksum"]
+
+logger = logging.getLogger(__name__)
 
 _BLOCK = 1 << 20
 
@@ -47,6 +55,58 @@ def file_sha256(path: str | Path, *, on_read: Callable[[int], object] | None = N
             if on_read is not None:
                 on_read(len(block))
     return digest.hexdigest()
+
+
+def checksum_file(path: str | Path) -> Path:
+    """The ``sha256sum`` file of a single-file artifact: ``harm_vector.safetensors`` ->
+    ``harm_vector.sha256`` beside it."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.sha256")
+
+
+def write_checksum(path: str | Path) -> Path:
+    """Record ``path``'s sha256 in its :func:`checksum_file` (atomically); returns that file."""
+    path = Path(path)
+    sums = checksum_file(path)
+    write_atomic(sums, f"{file_sha256(path)}  {path.name}\n")
+    return sums
+
+
+def verify_file(path: str | Path, *, fix: str, kind: str, required: bool = False) -> bool:
+    """Check a single-file artifact against the sha256 in its :func:`checksum_file`.
+
+    Args:
+        path: the artifact.
+        fix: how to repair, appended to every message.
+        kind: what the artifact is, for messages (e.g. "harm vector").
+        required: refuse an artifact without a checksum file (shipped artifacts always have one).
+
+    Returns:
+        True when the checksum was checked, False when there is no checksum file (and it is not
+        required; a warning is logged).
+
+    Raises:
+        ChecksumError: the file does not match its recorded sha256, the checksum file records
+            none for it, or (``required``) there is no checksum file.
+    """
+    path = Path(path)
+    sums = checksum_file(path)
+    if not sums.is_file():
+        if required:
+            raise ChecksumError(f"{kind} {path} has no checksum file {sums.name}; refusing to "
+                                f"use it. {fix[:1].upper()}{fix[1:]}")
+        logger.warning("%s %s has no checksum file %s, so it cannot be checked for damage",
+                       kind, path, sums.name)
+        return False
+    recorded = _read_sums(sums).get(path.name)
+    if recorded is None:
+        raise ChecksumError(f"{sums} records no checksum for {path.name}; {fix}")
+    actual = file_sha256(path)
+    if actual != recorded:
+        raise ChecksumError(
+            f"{kind} {path} does not match its recorded checksum (sha256 {actual}, expected "
+            f"{recorded} in {sums}); refusing to use it. {fix[:1].upper()}{fix[1:]}")
+    return True
 
 
 def _head_files(folder: Path, name: str) -> tuple[Path, Path, Path]:

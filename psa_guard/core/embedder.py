@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from psa_guard.core.atomic import atomic_path
 from psa_guard.core.checksums import file_sha256
 from psa_guard.errors import ModelNotFoundError
 
@@ -147,10 +148,27 @@ def load_embedder() -> Embedder:
             path = embedder_path()
             logger.info("loading embedder %s from %s", EMBEDDER_NAME, path)
             tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-            model = AutoModel.from_pretrained(str(path), local_files_only=True)
+            model = AutoModel.from_pretrained(str(path), local_files_only=True,
+                                              use_safetensors=True)  # never pickled weights
             model.eval()
             _cached = Embedder(model, tokenizer)
         return _cached
+
+
+def _load_vectors(path: Path, rows: int) -> np.ndarray | None:
+    """A cached array of ``rows`` embeddings, or None if it is missing or not that."""
+    if not path.is_file():
+        return None
+    try:
+        vectors = np.load(path)
+    except (OSError, ValueError) as exc:
+        logger.warning("%s is not a readable embedding cache (%s); embedding again", path, exc)
+        return None
+    if vectors.ndim != 2 or vectors.shape[0] != rows:
+        logger.warning("%s holds an array of shape %s, not %d embeddings; embedding again", path,
+                       vectors.shape, rows)
+        return None
+    return vectors
 
 
 def encode_cached(
@@ -170,12 +188,11 @@ def encode_cached(
     unique = sorted(set(texts))
     digest = hashlib.sha256("\x00".join(unique).encode("utf-8")).hexdigest()[:32]
     cached = Path(cache_dir) / f"{digest}.npy" if cache_dir else None
-    if cached is not None and cached.is_file():
-        vectors = np.load(cached)
-    else:
+    vectors = _load_vectors(cached, len(unique)) if cached is not None else None
+    if vectors is None:
         vectors = embedder.encode(unique, batch_size=64, progress=True)
         if cached is not None:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            np.save(cached, vectors)
+            with atomic_path(cached) as tmp, open(tmp, "wb") as handle:  # never half a file
+                np.save(handle, vectors)
     index = {text: i for i, text in enumerate(unique)}
     return vectors[[index[text] for text in texts]]

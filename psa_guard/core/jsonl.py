@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
-from psa_guard.core.atomic import write_atomic
+from psa_guard.core.atomic import naming, write_atomic
 from psa_guard.errors import InputLineError
 
 __all__ = [
@@ -57,15 +57,30 @@ def parse_line(path: str | Path, number: int, line: str | bytes, *, objects: boo
         objects: require a JSON object.
 
     Raises:
-        InputLineError: the line is not valid JSON, or (with ``objects``) not a JSON object.
+        InputLineError: the line is not UTF-8, not valid JSON (or nested too deeply to read), or
+            (with ``objects``) not a JSON object.
     """
+    if isinstance(line, str) and not line.isascii():
+        try:
+            line.encode("utf-8")
+        except UnicodeEncodeError as exc:  # undecodable bytes, kept by the reader as escapes
+            byte = ord(line[exc.start]) - 0xDC00
+            raise InputLineError(str(path), number,
+                                 f"not valid UTF-8 (byte 0x{byte & 0xFF:02x} at column "
+                                 f"{exc.start + 1}); save the file as UTF-8") from None
     try:
         value = json.loads(line)
     except json.JSONDecodeError as exc:
         raise InputLineError(str(path), number,
-                             f"not valid JSON ({exc.msg} at column {exc.colno})") from exc
+                             f"not valid JSON ({exc.msg} at column {exc.colno}); write one JSON "
+                             f"object per line") from exc
     except UnicodeDecodeError as exc:
-        raise InputLineError(str(path), number, f"not valid UTF-8 ({exc.reason})") from exc
+        raise InputLineError(str(path), number,
+                             f"not valid UTF-8 ({exc.reason}); save the file as UTF-8") from exc
+    except RecursionError:
+        raise InputLineError(str(path), number,
+                             "not valid JSON (nested too deeply to read); write one JSON object "
+                             "per line, nested at most a few hundred levels") from None
     if objects and not isinstance(value, dict):
         raise InputLineError(str(path), number,
                              f"expected a JSON object, got {type(value).__name__}")
@@ -73,6 +88,9 @@ def parse_line(path: str | Path, number: int, line: str | bytes, *, objects: boo
 
 
 def _open_text(path: Path, errors: str) -> IO[str]:
+    # strict: an undecodable byte is kept as a surrogate escape, so parse_line reports its line
+    # (instead of the whole file failing to decode)
+    errors = "surrogateescape" if errors == "strict" else errors
     if path.name.endswith(".gz"):
         return gzip.open(path, "rt", encoding="utf-8", errors=errors)
     return open(path, encoding="utf-8", errors=errors)
@@ -121,7 +139,7 @@ def read_jsonl_lenient(
             (``DataError`` included), ``KeyError`` or ``TypeError``, whose message becomes the
             error's reason. None keeps the decoded values.
         objects: require each line to be a JSON object.
-        errors: how undecodable bytes are handled (``"strict"`` makes the file unreadable,
+        errors: how undecodable bytes are handled (``"strict"`` reports their line as bad,
             ``"replace"`` turns them into U+FFFD so the line is judged by ``parse``).
 
     Returns:
@@ -162,9 +180,11 @@ def append_jsonl(path: str | Path, rows: Iterable[T],
                  encode: Callable[[T], str] = dumps_line) -> int:
     """Append one line per row, then flush and fsync, holding an exclusive lock on the file.
 
-    The lines are written in one call, so concurrent appenders never interleave within a line. If
-    the file does not end with a newline (a writer died mid-line), one is added first, so the torn
-    line stays alone on its line (readers then report it) and the new lines are whole.
+    The lines are written under the lock, so concurrent appenders never interleave within a line.
+    If the file does not end with a newline (a writer died mid-line), one is added first, so the
+    torn line stays alone on its line (readers then report it) and the new lines are whole. If a
+    write fails (a full disk), the file is cut back to its size before the call, so nothing is
+    half-written, and the error names the file.
 
     Args:
         path: the JSONL file (created, with its folder, if missing).
@@ -176,26 +196,38 @@ def append_jsonl(path: str | Path, rows: Iterable[T],
 
     Raises:
         ValueError: an encoded row contains a line break.
+        OSError: the lines could not be written or synced (the file is left as it was).
     """
     text = _encode_lines(rows, encode)
     if not text:
         return 0
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as handle:
+    with open(path, "a+b", buffering=0) as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            handle.seek(0, os.SEEK_END)
-            if handle.tell() > 0:
+            start = handle.seek(0, os.SEEK_END)
+            data = text.encode("utf-8")
+            if start > 0:
                 handle.seek(-1, os.SEEK_END)
                 if handle.read(1) != b"\n":
-                    handle.write(b"\n")
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
+                    data = b"\n" + data
+            try:
+                _write_all(handle.fileno(), data)
+                os.fsync(handle.fileno())
+            except OSError as exc:  # e.g. disk full: take back what was written
+                os.ftruncate(handle.fileno(), start)
+                raise naming(exc, path) from exc
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
     return text.count("\n")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd`` (an ``O_APPEND`` descriptor), however short each write."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def repair_jsonl_tail(path: str | Path, parse: Callable[[Any], T] | None = None) -> list[T]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from psa_guard.home import guard_home
 
-__all__ = ["default_work_dir", "register"]
+__all__ = ["default_work_dir", "export_folder", "register"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,11 +72,28 @@ def cmd_apply(args: argparse.Namespace) -> int:
     print(f"patched {len(handle.names)} matrices (lambda={args.lam}, K={args.k}%) in "
           f"{handle.seconds:.3f} s")
     if args.export is not None:
-        args.export.mkdir(parents=True, exist_ok=True)
-        patched.model.save_pretrained(args.export)
-        patched.tokenizer.save_pretrained(args.export)
+        export_folder(patched, args.export)
         print(f"wrote a patched Hugging Face checkpoint to {args.export}")
     return 0
+
+
+def export_folder(loaded: Any, folder: Path) -> None:
+    """Save ``loaded`` (model and tokenizer) as a Hugging Face folder, never half-written.
+
+    The files are written to a staging folder beside ``folder``, then each is moved in with
+    :func:`os.replace`: a killed export leaves every file either old or new and whole (and,
+    at worst, a hidden ``.NAME.staging-*`` folder beside it).
+    """
+    import os
+    import tempfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{folder.name}.staging-",
+                                     dir=folder.parent) as staging:
+        loaded.model.save_pretrained(staging)
+        loaded.tokenizer.save_pretrained(staging)
+        for item in sorted(Path(staging).iterdir()):
+            os.replace(item, folder / item.name)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:

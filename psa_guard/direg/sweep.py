@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from psa_guard.core.atomic import write_atomic
+from psa_guard.core.atomic import atomic_path, write_atomic
 from psa_guard.core.checksums import file_sha256
 from psa_guard.core.jsonl import append_jsonl, repair_jsonl_tail
 from psa_guard.datasets.folder import data_file, require_data_dir
@@ -184,7 +184,8 @@ def _plot(points: Sequence[dict[str, Any]], path: Path, subtitle: str) -> None:
     axes[0].legend(fontsize=8)
     fig.suptitle(f"DiReg lambda x K sweep ({subtitle})", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:  # a killed run never leaves half a PNG
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
 
 

@@ -175,7 +175,7 @@ def train_harm_vector(request: TrainRequest, progress: bool = True) -> dict[str,
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(request).items()}
     step, losses, seconds = 0, [], 0.0
     if ckpt.is_file():
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
         same = {k: v for k, v in settings.items() if k not in {"save_every", "threads"}}
         saved = {k: v for k, v in state["settings"].items() if k not in {"save_every", "threads"}}
         if state["data_sha256"] != data_hash or saved != same:

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from psa_guard.core.atomic import atomic_path
+from psa_guard.core.checksums import verify_file, write_checksum
 from psa_guard.errors import HarmVectorError
 
 __all__ = [
@@ -95,7 +96,8 @@ class HarmVector:
 
     # ---- I/O -----------------------------------------------------------------------------------
     def save(self, path: Path) -> None:
-        """Write the factors and metadata as one safetensors file (atomically)."""
+        """Write the factors and metadata as one safetensors file (atomically), then its sha256
+        beside it (``STEM.sha256``, checked by :meth:`load`)."""
         from safetensors.torch import save_file
 
         tensors: dict[str, torch.Tensor] = {}
@@ -108,13 +110,16 @@ class HarmVector:
                      for k, v in self.metadata.items()})
         with atomic_path(path) as tmp:
             save_file(tensors, str(tmp), metadata=meta)
+        write_checksum(path)
 
     @classmethod
     def load(cls, path: Path) -> HarmVector:
-        """Read a harm vector file.
+        """Read a harm vector file, after checking it against its ``STEM.sha256`` (required
+        for the shipped vector; a file saved without one is read with a warning).
 
         Raises:
             HarmVectorError: missing, unreadable, wrong format, or a module lacks A or B.
+            ChecksumError: the file does not match its recorded sha256 (it is not read).
         """
         from safetensors import safe_open
 
@@ -122,6 +127,9 @@ class HarmVector:
         if not path.is_file():
             raise HarmVectorError(f"harm vector {path} does not exist; train one with "
                                   "`psa-guard direg train` or use the shipped one")
+        verify_file(path, kind="harm vector", required=path.resolve() == SHIPPED_VECTOR,
+                    fix="reinstall psa-guard for the shipped vector, or train one with "
+                        "`psa-guard direg train`")
         try:
             with safe_open(str(path), framework="pt") as handle:
                 meta = dict(handle.metadata() or {})

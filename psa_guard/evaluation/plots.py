@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from psa_guard.core.atomic import atomic_path
+
 __all__ = ["PANELS", "plot_report"]
 
 #: (metric, title, suite kind or None for all)
@@ -66,7 +68,8 @@ def plot_report(report: dict[str, Any], out: Path) -> list[Path]:
                  f"max_new_tokens {report['settings']['max_new_tokens']})", fontsize=11)
     fig.tight_layout()
     path = out / "rates.png"
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:  # a killed run never leaves half a PNG
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     paths.append(path)
     if report["win_rates"]:
@@ -92,7 +95,8 @@ def plot_report(report: dict[str, Any], out: Path) -> list[Path]:
         ax.legend(fontsize=8)
         fig.tight_layout()
         path = out / "win_rates.png"
-        fig.savefig(path, dpi=110)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
         plt.close(fig)
         paths.append(path)
     return paths

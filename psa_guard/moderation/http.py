@@ -309,6 +309,25 @@ class HTTPModerationScorer:
                 self._client = httpx.Client(follow_redirects=False)
             return self._client
 
+    def _redact(self, text: str) -> str:
+        """``text`` without the API key (a provider may echo it in an error body)."""
+        return text.replace(self._api_key, "[api key]") if self._api_key else text
+
+    def _unavailable(self, reason: str) -> ModerationUnavailableError:
+        """The error for ``reason``: where (the URL) and what to do about it."""
+        if reason.startswith("malformed response"):
+            advice = ('the endpoint must answer {"results": [{"category_scores": {"<category>": '
+                      '<number in [0, 1]>, ...}}, ...]}, one result per input, in order; check '
+                      'the URL')
+        elif reason.startswith("HTTP 3"):
+            advice = "use the final URL"
+        elif reason.startswith("HTTP 4") and not reason.startswith("HTTP 429"):
+            advice = "check the URL and the API key"
+        else:
+            advice = "the reply is withheld (fail closed) until the endpoint answers; check it is up"
+        return ModerationUnavailableError(
+            reason, f"moderation unavailable at {self.url}: {reason}; {advice}")
+
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self._api_key:
@@ -338,7 +357,7 @@ class HTTPModerationScorer:
         if status >= 500:
             raise _RetryableFailure(f"HTTP {status}")
         if status >= 400:
-            raise _FatalFailure(f"HTTP {status} ({_error_message(response)})")
+            raise _FatalFailure(f"HTTP {status} ({self._redact(_error_message(response))})")
         if 300 <= status < 400:
             raise _FatalFailure(f"HTTP {status} (redirects are not followed; use the final URL)")
         if status != 200:
@@ -346,7 +365,7 @@ class HTTPModerationScorer:
         try:
             return parse_moderation_details(response.content, len(batch))
         except ValueError as exc:
-            raise _RetryableFailure(f"malformed response ({exc})") from exc
+            raise _RetryableFailure(f"malformed response ({self._redact(str(exc))})") from exc
 
     def _score_batch(self, batch: list[str], deadline: float
                      ) -> list[tuple[float, dict[str, float]]]:
@@ -391,14 +410,14 @@ class HTTPModerationScorer:
         except _FatalFailure as exc:
             reason = f"{exc.reason}, not retried"
             logger.error("moderation unavailable: %s", reason)
-            raise ModerationUnavailableError(reason) from exc
+            raise self._unavailable(reason) from exc
         except _RetryableFailure as exc:
             plural = "attempt" if attempts == 1 else "attempts"
             reason = f"{exc.reason} after {attempts} {plural}"
             if "why" in give_up:
                 reason += f" ({give_up['why']})"
             logger.error("moderation unavailable: %s", reason)
-            raise ModerationUnavailableError(reason) from exc
+            raise self._unavailable(reason) from exc
         raise ModerationUnavailableError("no attempt was made")  # unreachable: Retrying yields
 
 

@@ -152,6 +152,14 @@ class _TooLarge(Exception):
     """The document expands to too many nodes (for example an alias bomb)."""
 
 
+def _too_deep() -> Issue:
+    return Issue(
+        (),
+        "the document is nested too deeply to read",
+        "a policy needs a handful of levels; remove the runaway brackets or indentation",
+    )
+
+
 def compose_yaml(text: str) -> tuple[Any, dict[Loc, int], list[Loc], list[Issue]]:
     """Compose and walk ``text``.
 
@@ -186,6 +194,8 @@ def compose_yaml(text: str) -> tuple[Any, dict[Loc, int], list[Loc], list[Issue]
             [],
             [Issue(("#yaml",), f"malformed YAML: {exc}", "correct the YAML syntax")],
         )
+    except RecursionError:  # PyYAML composes nested collections recursively
+        return None, {}, [], [_too_deep()]
     if root is None:
         return (
             None,
@@ -202,6 +212,8 @@ def compose_yaml(text: str) -> tuple[Any, dict[Loc, int], list[Loc], list[Issue]
     walker = _Walker()
     try:
         data = walker.walk(root, ())
+    except RecursionError:
+        return None, {}, [], [_too_deep()]
     except _TooLarge:
         return (
             None,

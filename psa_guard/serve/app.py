@@ -30,7 +30,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sse_starlette.sse import EventSourceResponse
 
-from psa_guard.errors import PromptTooLongError, PSAGuardError
+from psa_guard.errors import ModelError, PromptTooLongError, PSAGuardError
 from psa_guard.guard import GuardedReply
 from psa_guard.moderation.base import ModerationScorer
 from psa_guard.serve.apps import Application, build_catalogue
@@ -55,6 +55,9 @@ __all__ = ["create_app"]
 logger = logging.getLogger(__name__)
 
 _COMPLETION_SCHEMA = ChatCompletionRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+#: The models the request schema refers to; they go under the document's components/schemas,
+#: where its references point (left inside the request schema, every reference would dangle).
+_COMPLETION_DEFS = _COMPLETION_SCHEMA.pop("$defs", {})
 
 
 class _State:
@@ -68,6 +71,7 @@ class _State:
         self.metrics = ServerMetrics()
         self.executor = ThreadPoolExecutor(max_workers=config.max_queue,
                                            thread_name_prefix="psa-guard-serve")
+        self.executor_closed = False
         self.inflight = 0
         self.ready = threading.Event()
         self.failure: str | None = None
@@ -105,6 +109,15 @@ class _State:
                            "permission_error", param="model", code="model_not_allowed")
         return key_id(token.strip())
 
+    def visible(self, request: Request) -> list[str]:
+        """The model ids the request's key may use (all of them without keys), after
+        :meth:`authorise` accepted it."""
+        if self.keys is None:
+            return sorted(self.apps)
+        token = request.headers.get("authorization", "").partition(" ")[2].strip()
+        apps = self.keys.find(token) or frozenset()
+        return sorted(ident for ident in self.apps if "*" in apps or ident in apps)
+
     def application(self, model: str) -> Application:
         app = self.apps.get(model)
         if app is None:
@@ -131,12 +144,19 @@ def create_app(config: ServeConfig, scorer: ModerationScorer | None = None) -> F
     """
     keys = load_keys(config.api_keys) if config.api_keys is not None else None
     state = _State(config, build_catalogue(config, scorer), keys)
+    if keys is not None and config.api_keys is not None:
+        keys.check_apps(state.apps, config.api_keys)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if state.executor_closed:  # started again after a shutdown: a fresh worker pool
+            state.executor = ThreadPoolExecutor(max_workers=config.max_queue,
+                                                thread_name_prefix="psa-guard-serve")
+            state.executor_closed = False
         threading.Thread(target=state.warm_up, name="psa-guard-warm-up", daemon=True).start()
         yield
         state.executor.shutdown(wait=False, cancel_futures=True)
+        state.executor_closed = True
 
     app = FastAPI(title="psa-guard", version="0.1.0", lifespan=lifespan,
                   description="An OpenAI-compatible chat endpoint for guarded local models.")
@@ -148,7 +168,7 @@ def create_app(config: ServeConfig, scorer: ModerationScorer | None = None) -> F
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > config.max_body_bytes:
             return _error(APIError(413, f"the request body is larger than "
-                                        f"{config.max_body_bytes} bytes"))
+                                        f"{config.max_body_bytes} bytes; send a smaller request"))
         try:
             response = await call_next(request)
         except Exception:  # never a stack trace to the client
@@ -179,9 +199,10 @@ def create_app(config: ServeConfig, scorer: ModerationScorer | None = None) -> F
     @app.get("/v1/models", summary="One model id per application (a policy's context)")
     async def models(request: Request) -> dict[str, Any]:
         state.authorise(request, None)
+        visible = state.visible(request)  # a scoped key does not learn the other apps
         return {"object": "list", "data": [
             {"id": ident, "object": "model", "created": 0, "owned_by": f"psa-guard:{a.policy}"}
-            for ident, a in sorted(state.apps.items())]}
+            for ident, a in sorted(state.apps.items()) if ident in visible]}
 
     @app.post("/v1/chat/completions", summary="Create a guarded chat completion",
               openapi_extra={"requestBody": {"required": True, "content": {
@@ -192,9 +213,7 @@ def create_app(config: ServeConfig, scorer: ModerationScorer | None = None) -> F
                          429: {"description": "queue full"}, 503: {"description": "not loaded"},
                          504: {"description": "timed out"}})
     async def chat_completions(request: Request) -> Response:
-        raw = await request.body()
-        if len(raw) > config.max_body_bytes:
-            raise APIError(413, f"the request body is larger than {config.max_body_bytes} bytes")
+        raw = await _read_body(request, config.max_body_bytes)
         body = parse_request(raw)
         who = state.authorise(request, body.model)
         application = state.application(body.model)
@@ -214,7 +233,29 @@ def create_app(config: ServeConfig, scorer: ModerationScorer | None = None) -> F
                                        ping=15, send_timeout=config.timeout_s)
         return await _complete(state, application, parsed)
 
+    openapi = app.openapi
+
+    def document() -> dict[str, Any]:
+        """FastAPI's document, with the request schema's models under components/schemas."""
+        schema = openapi()
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(_COMPLETION_DEFS)
+        return schema
+
+    app.openapi = document  # type: ignore[method-assign]
     return app
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, read only up to ``limit`` bytes (413 past it, whatever the headers say:
+    a chunked body has no length to check in advance)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise APIError(413, f"the request body is larger than {limit} bytes; send a "
+                           f"smaller request")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _error(exc: APIError) -> JSONResponse:
@@ -240,6 +281,10 @@ def _record(state: _State, application: Application, reply: GuardedReply, stream
 def _failure(exc: Exception) -> APIError:
     if isinstance(exc, PromptTooLongError):
         return APIError(400, str(exc), param="messages", code="context_length_exceeded")
+    if isinstance(exc, ModelError):  # weights or an artifact failed to load: not the client's fault
+        logger.error("model or artifact failed to load: %s", exc)
+        return APIError(503, "the model or one of its artifacts failed to load; see /readyz",
+                        "server_error", code="model_unavailable")
     if isinstance(exc, PSAGuardError):
         return APIError(400, str(exc))
     logger.exception("generation failed")

@@ -66,7 +66,8 @@ class ServeConfig:
                 raise ConfigurationError(f"--{name.replace('_', '-')} must be a positive integer, "
                                          f"got {value!r}")
         if not self.timeout_s > 0:
-            raise ConfigurationError(f"timeout_s must be > 0, got {self.timeout_s!r}")
+            raise ConfigurationError(f"--timeout must be a positive number of seconds, got "
+                                     f"{self.timeout_s!r}")
         if not 0 <= self.port <= 65535:
             raise ConfigurationError(f"--port must be in 0..65535, got {self.port}")
         if (not is_loopback(self.host) and self.api_keys is None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,20 @@ class KeyRing:
                 found = apps
         return found
 
+    def check_apps(self, served: Collection[str], path: Path) -> None:
+        """Refuse an entry that names a model id no application has (a misspelt id would lock
+        its key out without a word).
+
+        Raises:
+            ConfigurationError: naming the file, the entry, the unknown ids and the served ones.
+        """
+        for index, (_, apps) in enumerate(self.entries):
+            unknown = sorted(apps - set(served) - {"*"})
+            if unknown:
+                raise ConfigurationError(
+                    f"{path}: keys[{index}].apps: {', '.join(map(repr, unknown))} is not a served "
+                    f"model id; use one of {', '.join(sorted(served))} (or '*' for all)")
+
 
 def load_keys(path: Path) -> KeyRing:
     """Read an API key file.
@@ -57,9 +72,21 @@ def load_keys(path: Path) -> KeyRing:
     try:
         document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigurationError(f"{path}: cannot read the API key file ({exc.strerror})") from exc
+        raise ConfigurationError(f"{path}: cannot read the API key file ({exc.strerror}); check "
+                                 f"the path given to --api-keys") from exc
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"{path}: the API key file is not UTF-8 text; save it as UTF-8"
+                                 ) from None
     except yaml.YAMLError as exc:
-        raise ConfigurationError(f"{path}: not valid YAML ({exc})") from exc
+        # PyYAML's message quotes the offending line, which may hold a key: report the place only
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "?"
+        start = getattr(exc, "context_mark", None)
+        if mark is not None and start is not None and start.line != mark.line:
+            where += f" (in what starts on line {start.line + 1})"
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ConfigurationError(f"{path}: not valid YAML at {where} ({problem}); correct the "
+                                 f"syntax there (the text is not shown: it holds keys)") from None
     example = "keys: [{key: sk-..., apps: [general_assistant]}]"
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise ConfigurationError(f"{path}: expected a mapping with a 'keys' list, e.g. {example}")

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from psa_guard.attributes import parse_preference
 from psa_guard.errors import PSAGuardError
-from psa_guard.generation import GenerationSettings
+from psa_guard.generation import MAX_SEED, MAX_TEMPERATURE, GenerationSettings
 from psa_guard.guard import GuardedReply
 from psa_guard.messages import Message
 from psa_guard.pipeline import RequestOptions
@@ -79,7 +79,10 @@ class ChatMessageIn(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    role: str
+    # The schema documents what the checks below accept (json_schema_extra: the checks stay the
+    # server's own, so their messages name the field the OpenAI way, messages[0].role).
+    role: str = Field(json_schema_extra={
+        "enum": ["system", "developer", "user", "assistant", "tool"]})
     content: str | list[dict[str, Any]] | None = None
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_id: str | None = None
@@ -91,17 +94,20 @@ class ChatCompletionRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    model: str
-    messages: list[ChatMessageIn]
+    model: str = Field(description="A served model id (GET /v1/models).")
+    messages: list[ChatMessageIn] = Field(json_schema_extra={"minItems": 1})
     stream: bool = False
     stream_options: dict[str, Any] | None = None
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    seed: int | None = None
+    max_tokens: int | None = Field(default=None, json_schema_extra={"minimum": 1}, description=(
+        "At most the model's policy's serving.max_tokens."))
+    max_completion_tokens: int | None = Field(default=None, json_schema_extra={"minimum": 1})
+    temperature: float | None = Field(default=None, json_schema_extra={
+        "minimum": 0, "maximum": MAX_TEMPERATURE})
+    top_p: float | None = Field(default=None, json_schema_extra={
+        "exclusiveMinimum": 0, "maximum": 1})
+    seed: int | None = Field(default=None, json_schema_extra={"minimum": 0, "maximum": MAX_SEED})
     stop: str | list[str] | None = None
-    n: int | None = None
+    n: int | None = Field(default=None, json_schema_extra={"minimum": 1, "maximum": 1})
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
     psa_guard: GuardExtension | None = None
@@ -135,12 +141,21 @@ def _messages(request: ChatCompletionRequest) -> list[Message]:
                            f"{', '.join(_ROLES)}", param=f"messages[{index}].role")
         text = _text(message, index)
         for call in message.tool_calls or []:
+            where = f"messages[{index}].tool_calls"
             function = call.get("function") or {}
+            raw = (function.get("arguments") or "{}") if isinstance(function, dict) else None
+            if not isinstance(raw, str):
+                raise APIError(400, f"{where}: each call must be {{'function': {{'name': ..., "
+                               f"'arguments': '<a JSON object as a string>'}}}}", param=where)
             try:
-                arguments = json.loads(function.get("arguments") or "{}")
-            except json.JSONDecodeError as exc:
-                raise APIError(400, f"messages[{index}].tool_calls: arguments are not JSON "
-                               f"({exc.msg})", param=f"messages[{index}].tool_calls") from exc
+                arguments = json.loads(raw)
+            except (json.JSONDecodeError, RecursionError) as exc:
+                reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+                raise APIError(400, f"{where}: arguments are not JSON ({reason}); send them as a "
+                               f"JSON object in a string", param=where) from exc
+            if not isinstance(arguments, dict):
+                raise APIError(400, f"{where}: arguments must be a JSON object, got "
+                               f"{type(arguments).__name__}", param=where)
             text += ("\n" if text else "") + render_tool_call(str(function.get("name")), arguments)
         out.append({"role": role, "content": text})
     return out
@@ -198,7 +213,8 @@ def to_options(request: ChatCompletionRequest, context: str, max_tokens_cap: int
         try:
             if isinstance(preference, dict):
                 preference = ",".join(f"{k}={v}" for k, v in preference.items())
-            weights = parse_preference(preference) if preference is not None else None
+            weights = (parse_preference(preference, "psa_guard.preference")
+                       if preference is not None else None)
             steering = Steering(weights, extension.beta)
         except PSAGuardError as exc:
             raise APIError(400, str(exc), param="psa_guard.preference") from exc
@@ -212,6 +228,18 @@ def to_options(request: ChatCompletionRequest, context: str, max_tokens_cap: int
     except PSAGuardError as exc:
         raise APIError(400, str(exc), param=_param_of(str(exc))) from exc
     tools = tuple(request.tools or ())
+    for index, tool in enumerate(tools):
+        function = tool.get("function", tool)
+        if not (isinstance(function, dict) and isinstance(function.get("name"), str)
+                and function["name"] and isinstance(function.get("description", ""), str)
+                and isinstance(function.get("parameters", {}), dict)):
+            raise APIError(400, f"tools[{index}] is not a function tool; write each as "
+                           f"{{'type': 'function', 'function': {{'name': ..., 'description': "
+                           f"'...', 'parameters': {{...}}}}}}", param=f"tools[{index}]")
+    choice = request.tool_choice
+    if isinstance(choice, dict) and not isinstance(choice.get("function", choice), dict):
+        raise APIError(400, "tool_choice must be 'auto', 'none', 'required' or {'type': "
+                       "'function', 'function': {'name': ...}}", param="tool_choice")
     if tools:
         try:
             forced_tool(list(tools), request.tool_choice)
