@@ -15,6 +15,8 @@ LOCK=${PSA_LOCK:-/tmp/psa-heavy.lock}
 common() { flock "$LOCK" psa-guard eval --no-progress --max-new-tokens "$TOKENS" "$@"; }
 run() {  # NAME ARGS...: the harmful/benign suites (limited) and the support suite (whole)
   local name=$1; shift
+  if [[ -n "${SKIP_DONE:-}" && -f "$OUT/$name/support/report.json" ]]; then
+    echo "skip $name (done; unset SKIP_DONE to run it again)"; return; fi
   common "$@" --suite $SUITES --wrapped --limit "$LIMIT" --out "$OUT/$name"
   common "$@" --suite support --out "$OUT/$name/support"
 }
