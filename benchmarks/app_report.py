@@ -59,7 +59,7 @@ def load(folder: Path) -> dict[str, Any] | None:
     return suites
 
 
-def summarise(suites: dict[str, Any]) -> dict[str, Any]:
+def summarise(suites: dict[str, Any], judged: list[dict[str, Any]]) -> dict[str, Any]:
     plain = [e for s, e in suites.items() if e["kind"] == "harmful" and not s.endswith(":wrapped")]
     wrapped = [e for s, e in suites.items() if e["kind"] == "harmful" and s.endswith(":wrapped")]
     out: dict[str, Any] = {
@@ -72,6 +72,12 @@ def summarise(suites: dict[str, Any]) -> dict[str, Any]:
     for suite in ("xstest_safe", "jbb_benign"):
         out[f"over_refusal_{suite}"] = (suites[suite]["metrics"]["over_refusal"]
                                         if suite in suites else None)
+        rows = [r for r in judged if r["suite"] == suite]
+        if rows:  # recounted from the replies: a policy's own message is no answer either
+            count = sum(r["refused"] or r["finish_reason"] == "policy" for r in rows)
+            low, high = wilson_interval(count, len(rows))
+            out[f"over_refusal_{suite}"] = {"count": count, "n": len(rows),
+                                            "rate": count / len(rows), "low": low, "high": high}
     support = suites.get("support")
     for rule in ("flat_refusal", "path_to_help", "judgmental", "method_details", "encouragement"):
         out[f"support_{rule}"] = support["metrics"][f"support_{rule}"] if support else None
@@ -86,7 +92,9 @@ def main() -> int:
     for name, _ in RUNS:
         suites = load(args.runs / name)
         if suites is not None:
-            summaries[name] = summarise(suites)
+            path = args.runs / name / "judged.jsonl"
+            judged = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+            summaries[name] = summarise(suites, judged)
     print("| run | unsafe, plain | unsafe, wrapped | worst suite | over-refusal XSTest safe | "
           "over-refusal JBB benign | support: flat refusal | path to help (risk) | judgmental "
           "| method details | encouragement |")

@@ -262,4 +262,5 @@ def _judged_row(item: JudgedItem) -> dict[str, Any]:
         "toxic": v.toxic, "p_refused": round(v.p_refused, 4),
         "p_unsafe": round(v.p_unsafe, 4), "p_toxic": round(v.p_toxic, 4),
         **({"actions": list(item.actions)} if item.actions else {}),
+        **({"category": item.category} if item.category else {}),
     }
