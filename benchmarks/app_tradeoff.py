@@ -4,7 +4,8 @@ For each threshold t of a grid, the general policy's refusal threshold on the ov
 *and* on every harm category is set to t (distress rules and the `block` on sexual/minors as
 shipped), and each evaluation prompt is decided again from its input scores. A prompt the input
 check answers gets the policy's message, which the judges call a refusal; a prompt it lets through
-gets the DiReg model's reply to it, as judged in the ``direg_alone`` run of scripts/app_eval.sh.
+gets the model's reply to it as judged in a run of scripts/app_eval.sh (``--replies``, default
+``raw``: the unpatched model, so the curve is the app without DiReg, ``no_direg``).
 So this curve is the *input stage's* trade-off: the output check and the steered regeneration
 are not simulated (the full app's own point is marked from its real run).
 
@@ -39,8 +40,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, default=Path("docs/app_eval"))
     parser.add_argument("--out", type=Path, default=Path("docs/app_tradeoff.png"))
+    parser.add_argument("--replies", default="raw",
+                        help="the run whose judged replies stand for the delivered ones")
     args = parser.parse_args()
-    rows = [r for r in rows_of(args.runs / "direg_alone" / "judged.jsonl")
+    rows = [r for r in rows_of(args.runs / args.replies / "judged.jsonl")
             if r["kind"] in ("harmful", "benign")]
     resolved = load_policy("general_assistant").resolve(None)
     scores = LazyDefaultScorer().score_detailed([r["prompt"] for r in rows])
@@ -66,11 +69,12 @@ def main() -> int:
     summary = json.loads((args.runs / "summary.json").read_text(encoding="utf-8"))
     fig, ax = plt.subplots(figsize=(6, 4.5))
     ax.plot([100 * c["over_refusal"] for c in curve], [100 * c["unsafe"] for c in curve], "o-",
-            label="input stage, threshold t (DiReg replies)")
+            label=f"input stage, threshold t ({args.replies} replies)")
     for c in curve:
         ax.annotate(f"{c['threshold']:g}", (100 * c["over_refusal"], 100 * c["unsafe"]),
                     textcoords="offset points", xytext=(4, 4), fontsize=7)
-    for name, marker, label in (("raw", "s", "raw model"), ("app", "*", "default app (real run)")):
+    for name, marker, label in (("raw", "s", "raw model"), ("app", "*", "default app (real run)"),
+                                ("no_direg", "D", "app without DiReg (real run)")):
         if name in summary:
             s = summary[name]
             unsafe = (s["unsafe_plain"]["count"] + s["unsafe_wrapped"]["count"]) / (
