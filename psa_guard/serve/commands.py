@@ -37,12 +37,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from psa_guard.serve.app import create_app
+    from psa_guard.serve.memory import Trimmer, tune_malloc
 
+    tune_malloc()  # before the weights load and the threads: resident memory stays flat
     app = create_app(config)
     print(f"psa-guard serve: {len(app.state.psa_guard.apps)} models on "
           f"http://{config.host}:{config.port}/v1 (configuration '{config.config}')")
-    uvicorn.run(app, host=config.host, port=config.port, log_level="warning",
-                access_log=False)  # access lines carry no keys, but stay quiet by default
+    trimmer = Trimmer().start()
+    try:
+        uvicorn.run(app, host=config.host, port=config.port, log_level="warning",
+                    access_log=False)  # access lines carry no keys, but stay quiet by default
+    finally:
+        trimmer.stop()
     return 0
 
 

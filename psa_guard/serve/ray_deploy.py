@@ -73,7 +73,10 @@ def _replica_app(config: ServeConfig) -> FastAPI:
         app = _APPS.get(config)
         if app is None:
             from psa_guard.serve.app import create_app
+            from psa_guard.serve.memory import Trimmer, tune_malloc
 
+            tune_malloc()  # a replica is a long-running server too
+            Trimmer().start()
             app = _APPS[config] = create_app(config)
         return app
 

@@ -225,11 +225,7 @@ def test_the_scan_finds_what_it_looks_for() -> None:
 
 #: Files with a known finding whose fix belongs to another change; strict, so the marker must go
 #: when the file is fixed.
-KNOWN = {
-    "scripts/crash_safety.py": "torch.load(..., weights_only=False) in _checkpoint_step; the "
-                               "checkpoints hold tensors and plain data, so weights_only=True "
-                               "reads them (fix belongs to the crash-safety script's owner)",
-}
+KNOWN: dict[str, str] = {}
 
 
 def _scanned() -> list[Any]:
