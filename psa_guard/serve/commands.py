@@ -37,9 +37,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from psa_guard.serve.app import create_app
-    from psa_guard.serve.memory import Trimmer, tune_malloc
+    from psa_guard.serve.memory import Trimmer, pin_mmap_threshold
 
-    tune_malloc()  # before the weights load and the threads: resident memory stays flat
+    pin_mmap_threshold()  # before the weights load: resident memory stays flat under load
     app = create_app(config)
     print(f"psa-guard serve: {len(app.state.psa_guard.apps)} models on "
           f"http://{config.host}:{config.port}/v1 (configuration '{config.config}')")

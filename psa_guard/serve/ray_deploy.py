@@ -73,9 +73,9 @@ def _replica_app(config: ServeConfig) -> FastAPI:
         app = _APPS.get(config)
         if app is None:
             from psa_guard.serve.app import create_app
-            from psa_guard.serve.memory import Trimmer, tune_malloc
+            from psa_guard.serve.memory import Trimmer, pin_mmap_threshold
 
-            tune_malloc()  # a replica is a long-running server too
+            pin_mmap_threshold()  # a replica is a long-running server too
             Trimmer().start()
             app = _APPS[config] = create_app(config)
         return app
