@@ -48,6 +48,8 @@ ExternalGenerate = Callable[[list[Message], Steering | None], Completion]
 logger = logging.getLogger(__name__)
 
 _generators: dict[tuple[Any, ...], ChatGenerator] = {}
+#: Generator keys whose default configuration fell back to ``base`` (no harm vector fits).
+_fallbacks: set[tuple[Any, ...]] = set()
 _generators_lock = threading.Lock()
 
 
@@ -55,6 +57,7 @@ def clear_generator_cache() -> None:
     """Forget every cached generator (their models stay cached by the loader)."""
     with _generators_lock:
         _generators.clear()
+        _fallbacks.clear()
 
 
 @dataclass(frozen=True)
@@ -146,7 +149,6 @@ class RequestPipeline:
         self.window_chars = window_chars
         self._guard: PolicyGuard | None = None
         self._own: dict[tuple[Any, ...], ChatGenerator] = {}
-        self._fallback: set[tuple[Any, ...]] = set()
         self._lock = threading.Lock()
 
     # ---- what the pipeline holds -------------------------------------------------------------
@@ -179,7 +181,7 @@ class RequestPipeline:
         # with a caller's loader the generator is this pipeline's own (its models are the
         # caller's); otherwise one per process and key, so concurrent callers share batches
         cache = self._own if self.loader is not None else _generators
-        key = (name, self.threads, self.config.name, self.methods, id(self.scorer))
+        key = self._key(model)
         with _generators_lock:
             if key not in cache:
                 loaded = (self.loader(name) if self.loader is not None
@@ -193,15 +195,19 @@ class RequestPipeline:
                                    "using %r: the policy's checks still apply", self.config.name,
                                    loaded.name, exc, RAW_CONFIG)
                     cache[key] = build_generator(RAW_CONFIG, loaded, self.methods)
-                    self._fallback.add(key)
+                    _fallbacks.add(key)
             return cache[key]
+
+    def _key(self, model: str | None) -> tuple[Any, ...]:
+        # the default configuration may fall back; an explicit one never shares its entry
+        return (model or self.model, self.threads, self.config.name, self.methods,
+                id(self.scorer), self.default_config, id(self.loader))
 
     def config_name(self, model: str | None = None) -> str:
         """The configuration that generates on ``model`` (``base`` where the default one fell
         back); builds the generator if needed."""
         self.generator(model)
-        key = (model or self.model, self.threads, self.config.name, self.methods, id(self.scorer))
-        return RAW_CONFIG if key in self._fallback else self.config.name
+        return RAW_CONFIG if self._key(model) in _fallbacks else self.config.name
 
     # ---- steering ----------------------------------------------------------------------------
     def steering(self, options: RequestOptions, resolved: ResolvedContext | None,

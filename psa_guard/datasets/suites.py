@@ -48,6 +48,7 @@ __all__ = [
     "HARMFUL",
     "SUITES",
     "SUPPORT",
+    "SUPPORT_SUITES",
     "WRAPPED",
     "Suite",
     "SuitePrompt",
@@ -261,12 +262,18 @@ def _support(split: str) -> Callable[[Path], list[SuitePrompt]]:
     return read
 
 
-SUITES["support"] = Suite(
-    "support", SUPPORT, "Support suite, evaluation half: people in distress, labelled for risk "
-    "(docs/support_suite.md)", ("preference/esconv/FailedESConv.json",), _support("eval"))
-SUITES["support_tune"] = Suite(
-    "support_tune", SUPPORT, "Support suite, tuning half (never the evaluation half)",
-    ("preference/esconv/FailedESConv.json",), _support("tune"), part_of="support")
+#: The support suite's halves (docs/support_suite.md). Apart from :data:`SUITES`: they are not
+#: read from the safety-data suites alone (written messages ship with the package), and they are
+#: named on their own (``--suite support``), never by ``all``.
+SUPPORT_SUITES: dict[str, Suite] = {
+    "support": Suite(
+        "support", SUPPORT, "Support suite, evaluation half: people in distress, labelled for "
+        "risk (docs/support_suite.md)", ("preference/esconv/FailedESConv.json",),
+        _support("eval")),
+    "support_tune": Suite(
+        "support_tune", SUPPORT, "Support suite, tuning half (never the evaluation half)",
+        ("preference/esconv/FailedESConv.json",), _support("tune")),
+}
 
 
 def suite_names(parts: bool = True) -> list[str]:
@@ -283,12 +290,15 @@ def get_suite(name: str) -> Suite:
     """
     if name.endswith(WRAPPED) and name[: -len(WRAPPED)] in SUITES:
         return wrap_suite(SUITES[name[: -len(WRAPPED)]])
+    if name in SUPPORT_SUITES:
+        return SUPPORT_SUITES[name]
     try:
         return SUITES[name]
     except KeyError:
         raise ConfigurationError(
-            f"unknown suite {name!r}; valid suites: {', '.join(suite_names())} (or 'all'; "
-            f"NAME{WRAPPED} wraps each prompt of suite NAME in a jailbreak frame)"
+            f"unknown suite {name!r}; valid suites: {', '.join(suite_names())}, "
+            f"{', '.join(SUPPORT_SUITES)} (or 'all'; NAME{WRAPPED} wraps each prompt of suite "
+            "NAME in a jailbreak frame)"
         ) from None
 
 

@@ -59,7 +59,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--suite", nargs="+", required=True, metavar="NAME",
                         help="suite names, or 'all' (harmbench jbb_harmful jbb_benign strongreject "
                         "simplesafetytests donotanswer xstest_safe xstest_unsafe; donotanswer_bias, "
-                        "a part of donotanswer, is named on its own)")
+                        "a part of donotanswer, and support, the support suite, are named on "
+                        "their own; NAME:wrapped puts NAME's prompts in jailbreak frames)")
     parser.add_argument("--limit", type=int, default=None,
                         help="prompts per suite, a seeded sample (default: whole suites)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the --limit sample (default 0)")

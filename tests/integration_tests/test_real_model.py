@@ -50,7 +50,8 @@ def test_demo_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--max-new-tokens", "8"]) == 0
     out = capsys.readouterr().out
     assert out.count("### (") == 5 and out.count("raw model:") == 5
-    assert out.count("mental_health_support:") == 5 and out.count("customer_service:") == 5
+    # the demo's default: the default policy (general_assistant) and mental_health_support
+    assert out.count("general_assistant:") == 5 and out.count("mental_health_support:") == 5
     assert "[refuse" in out  # the harmful messages are answered by the policies' messages
 
 
