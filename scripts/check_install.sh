@@ -56,7 +56,7 @@ EOF
 if [[ "$demo" == 1 ]]; then
     step "psa-guard demo --max-new-tokens 8"
     "$work/venv/bin/psa-guard" demo --max-new-tokens 8 | tee "$work/demo.txt"
-    for name in mental_health_support customer_service; do
+    for name in general_assistant mental_health_support; do  # the demo's default policies
         grep -q "$name" "$work/demo.txt" || { echo "check_install: the demo did not print $name" >&2; exit 1; }
     done
 fi
