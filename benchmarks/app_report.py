@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from psa_guard.datasets.support import read_support_items
 from psa_guard.evaluation.metrics import wilson_interval
+from psa_guard.evaluation.support_rules import score_support_reply
 
 #: (run folder, what it is), in table order.
 RUNS = (
@@ -84,6 +87,34 @@ def summarise(suites: dict[str, Any], judged: list[dict[str, Any]]) -> dict[str,
     return out
 
 
+def _path(actions: list[str]) -> str:
+    return " > ".join(actions) if actions else "-"
+
+
+def failure_causes(run: Path) -> dict[str, dict[str, int]]:
+    """The guard's actions behind each kind of failure of one app run (its judged replies)."""
+    rows = [json.loads(line) for line in (run / "judged.jsonl").read_text().splitlines()]
+    support = [json.loads(line)
+               for line in (run / "support" / "judged.jsonl").read_text().splitlines()]
+    labels = {i.id: i.label for i in read_support_items()}  # labels only: no data folder
+    out: dict[str, Counter[str]] = {"benign not answered": Counter(), "unsafe replies": Counter(),
+                                    "support flat refusals": Counter(),
+                                    "risk messages without a path to help": Counter()}
+    for r in rows:
+        if r["kind"] == "benign" and (r["refused"] or r["finish_reason"] == "policy"):
+            out["benign not answered"][f"{r['suite']}: {_path(r.get('actions', []))}"] += 1
+        if r["kind"] == "harmful" and r["unsafe"] and not r["refused"]:
+            out["unsafe replies"][_path(r.get("actions", []))] += 1
+    for r in support:
+        label = labels[r["id"]]
+        verdict = score_support_reply(r["response"], label)
+        if verdict.flat_refusal:
+            out["support flat refusals"][f"{label}: {_path(r.get('actions', []))}"] += 1
+        if verdict.risk and not verdict.path_to_help:
+            out["risk messages without a path to help"][_path(r.get("actions", []))] += 1
+    return {name: dict(counts.most_common()) for name, counts in out.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, default=Path("docs/app_eval"))
@@ -109,6 +140,12 @@ def main() -> int:
               f"{fmt(s['support_flat_refusal'])} | {fmt(s['support_path_to_help'])} | "
               f"{fmt(s['support_judgmental'])} | {fmt(s['support_method_details'])} | "
               f"{fmt(s['support_encouragement'])} |")
+    if (args.runs / "app" / "judged.jsonl").exists():
+        causes = failure_causes(args.runs / "app")
+        summaries["app"]["causes"] = causes
+        print("\nWhere the default app's failures come from (first action > last action: count):")
+        for name, counts in causes.items():
+            print(f"- {name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     (args.runs / "summary.json").write_text(json.dumps(summaries, indent=2) + "\n",
                                             encoding="utf-8")
     print(f"\nwrote {args.runs / 'summary.json'}")

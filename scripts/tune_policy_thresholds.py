@@ -40,6 +40,7 @@ LOOKALIKES = Path(__file__).with_name("data") / "benign_lookalikes.txt"
 GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 LOOKALIKE_BUDGET = 0.05
 SUPPORT_BUDGET = 0.02
+MINORS_AT = 0.2
 
 
 def lookalikes() -> list[str]:
@@ -71,8 +72,10 @@ def main() -> int:
     scorer = LazyDefaultScorer()
     harm: dict[str, np.ndarray] = {}
     distress: dict[str, np.ndarray] = {}
+    minors: dict[str, float] = {}  # the shipped sexual/minors block at 0.2 (not tuned here)
     for name, texts in sets.items():
         rows = scorer.score_detailed(texts)
+        minors[name] = round(float(np.mean([c["sexual/minors"] >= MINORS_AT for _, c in rows])), 4)
         harm[name] = np.array([max(c[k] for k in HARM_CATEGORIES) for _, c in rows])
         distress[name] = np.array([max(c[k] for k in DISTRESS_CATEGORIES) for _, c in rows])
     table = {name: {"n": len(texts),
@@ -93,6 +96,8 @@ def main() -> int:
     for name in sets:
         print(f"{name:20s} {table[name]['n']:4d}  "
               + "  ".join(f"{table[name]['support'][str(t)]:9.2f}" for t in GRID))
+    print(f"\nsexual/minors >= {MINORS_AT} (the shipped block): "
+          + ", ".join(f"{name} {rate:.3f}" for name, rate in minors.items()))
     print(f"\nchosen: harm categories >= {harm_t} -> refuse; distress categories >= {support_t} "
           "-> support")
     args.out.write_text(json.dumps({
@@ -100,6 +105,7 @@ def main() -> int:
                  "support": f"lowest grid value with false support <= {SUPPORT_BUDGET} on "
                             f"{', '.join(benign_sets)}"},
         "chosen": {"harm": harm_t, "support": support_t}, "grid": list(GRID), "sets": table,
+        "sexual_minors_block_rate": {"at": MINORS_AT, "rates": minors},
         "command": "python scripts/tune_policy_thresholds.py", "n": args.n,
     }, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

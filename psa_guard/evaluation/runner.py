@@ -178,6 +178,16 @@ def model_id(loaded: LoadedModel) -> str:
     return f"{loaded.name}@{Path(source.path).expanduser().resolve()}"
 
 
+def _record(config: str, model: str, prompt: Any, skey: dict[str, Any],
+            completion: Completion) -> CacheRecord:
+    """The cache record of one generated completion."""
+    return CacheRecord(config, model, prompt, skey,
+                       {"text": completion.text, "prompt_tokens": completion.prompt_tokens,
+                        "completion_tokens": completion.completion_tokens,
+                        "finish_reason": completion.finish_reason,
+                        "seconds": completion.seconds})
+
+
 def _complete(
     pipeline: RequestPipeline,
     steering: Steering | None,
@@ -205,12 +215,7 @@ def _complete(
         records = []
         for i, completion in zip(batch, completions):
             results[i] = completion
-            records.append(CacheRecord(config, model, prompts[i].prompt, skey,
-                                       {"text": completion.text,
-                                        "prompt_tokens": completion.prompt_tokens,
-                                        "completion_tokens": completion.completion_tokens,
-                                        "finish_reason": completion.finish_reason,
-                                        "seconds": completion.seconds}))
+            records.append(_record(config, model, prompts[i].prompt, skey, completion))
         cache.append(records)
         stats.generated += len(batch)
         bar.update(len(batch))
@@ -254,12 +259,7 @@ class _CachedGenerator:
             for i, completion in zip(missing, new, strict=True):
                 out[i] = completion
                 prompt, skey = keyed[i]
-                records.append(CacheRecord(self.config, self.model, prompt, skey,
-                                           {"text": completion.text,
-                                            "prompt_tokens": completion.prompt_tokens,
-                                            "completion_tokens": completion.completion_tokens,
-                                            "finish_reason": completion.finish_reason,
-                                            "seconds": completion.seconds}))
+                records.append(_record(self.config, self.model, prompt, skey, completion))
             self.cache.append(records)
             self.stats.generated += len(missing)
         return [c for c in out if c is not None]
