@@ -3,17 +3,25 @@
 The new content goes to a temporary file in the destination's folder, is fsynced, and is then
 renamed over the destination with :func:`os.replace` (atomic on POSIX and Windows). If anything
 fails before the rename, the old file is untouched and the temporary file is removed.
+
+A process killed between creating the temporary file and the rename (``SIGKILL``, power loss)
+cannot remove it. The temporary's name carries the writer's process id, and the next write of
+the same destination removes the temporaries of writers that are no longer running.
 """
 
 from __future__ import annotations
 
+import glob
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path", "naming", "write_atomic"]
+__all__ = ["atomic_path", "naming", "stale_temporaries", "write_atomic"]
+
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp")
 
 
 def naming(exc: OSError, path: str | Path) -> OSError:
@@ -22,6 +30,40 @@ def naming(exc: OSError, path: str | Path) -> OSError:
     if exc.filename is not None or exc.errno is None:
         return exc
     return OSError(exc.errno, exc.strerror or str(exc), str(path))
+
+
+def _running(pid: int) -> bool:
+    """Whether a process with id ``pid`` exists on this machine (always assumed on Windows,
+    where ``os.kill`` cannot probe without signalling)."""
+    if os.name == "nt":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def stale_temporaries(path: str | Path) -> list[Path]:
+    """The temporary files of ``path`` left by writers that are no longer running.
+
+    Args:
+        path: a destination file of :func:`atomic_path`.
+
+    Returns:
+        Hidden siblings ``.NAME.<pid>.<random>.tmp`` whose ``pid`` is not a running process.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    stale = []
+    for candidate in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        match = _TEMPORARY.fullmatch(candidate.name)
+        if match and match["name"] == path.name and not _running(int(match["pid"])):
+            stale.append(candidate)
+    return sorted(stale)
 
 
 @contextmanager
@@ -34,7 +76,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             save_file(tensors, str(tmp))
 
     The parent folder is created if needed. The temporary file is a hidden sibling
-    (``.NAME.<random>.tmp``), so it is on the same file system and the rename is atomic.
+    (``.NAME.<pid>.<random>.tmp``), so it is on the same file system and the rename is atomic;
+    temporaries of ``path`` left by killed writers are removed first (:func:`stale_temporaries`).
 
     Args:
         path: the destination file.
@@ -48,7 +91,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    for stale in stale_temporaries(path):
+        stale.unlink(missing_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         yield tmp
         with open(tmp, "rb") as handle:
