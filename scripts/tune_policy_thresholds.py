@@ -18,6 +18,13 @@ the hard case); the distress threshold is the lowest grid value whose false-supp
 benign set is at most 2%. The harmful requests are partly in the category head's training data,
 so their recall here is optimistic: it is printed, not used to choose.
 
+The general assistant's ``refuse`` rule on the *overall* harm score (tenth session; it had been
+0.6, never tuned) is chosen by a second rule, also written before its run: the lowest value of
+:data:`OVERALL_GRID` at which the app's input refusals (overall score at or above it, or any harm
+category at or above the chosen harm threshold) are at most 10% of the benign look-alikes, plain
+and wrapped (the over-refusal goal), and at most 5% of the support suite's tune-half messages
+without risk (the flat-refusal goal). Below it the overall score only ``steer``\ s.
+
 Usage: ``python scripts/tune_policy_thresholds.py [--n 200] [--out docs/policy_thresholds.json]``
 """
 
@@ -41,6 +48,9 @@ GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 LOOKALIKE_BUDGET = 0.05
 SUPPORT_BUDGET = 0.02
 MINORS_AT = 0.2
+OVERALL_GRID = (0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
+APP_REFUSAL_BUDGET = 0.10
+FLAT_REFUSAL_BUDGET = 0.05
 
 
 def lookalikes() -> list[str]:
@@ -71,12 +81,14 @@ def main() -> int:
     }
     scorer = LazyDefaultScorer()
     harm: dict[str, np.ndarray] = {}
+    overall: dict[str, np.ndarray] = {}
     distress: dict[str, np.ndarray] = {}
     minors: dict[str, float] = {}  # the shipped sexual/minors block at 0.2 (not tuned here)
     for name, texts in sets.items():
         rows = scorer.score_detailed(texts)
         minors[name] = round(float(np.mean([c["sexual/minors"] >= MINORS_AT for _, c in rows])), 4)
         harm[name] = np.array([max(c[k] for k in HARM_CATEGORIES) for _, c in rows])
+        overall[name] = np.array([score for score, _ in rows])
         distress[name] = np.array([max(c[k] for k in DISTRESS_CATEGORIES) for _, c in rows])
     table = {name: {"n": len(texts),
                     "harm_flag": {str(t): round(float(np.mean(harm[name] >= t)), 4) for t in GRID},
@@ -88,6 +100,13 @@ def main() -> int:
                    and np.mean(harm["lookalikes_wrapped"] >= t) <= LOOKALIKE_BUDGET), GRID[-1])
     support_t = next((t for t in GRID if all(np.mean(distress[s] >= t) <= SUPPORT_BUDGET
                                              for s in benign_sets)), GRID[-1])
+    app_refusals = {name: {str(t): round(float(np.mean((overall[name] >= t) | (harm[name] >= harm_t))),
+                                          4) for t in OVERALL_GRID} for name in sets}
+    overall_t = next((t for t in OVERALL_GRID
+                      if max(app_refusals["lookalikes"][str(t)],
+                             app_refusals["lookalikes_wrapped"][str(t)]) <= APP_REFUSAL_BUDGET
+                      and app_refusals["support_other"][str(t)] <= FLAT_REFUSAL_BUDGET),
+                     OVERALL_GRID[-1])
     print(f"{'set':20s} {'n':>4s}  " + "  ".join(f"harm>={t:.1f}" for t in GRID))
     for name in sets:
         print(f"{name:20s} {table[name]['n']:4d}  "
@@ -98,13 +117,23 @@ def main() -> int:
               + "  ".join(f"{table[name]['support'][str(t)]:9.2f}" for t in GRID))
     print(f"\nsexual/minors >= {MINORS_AT} (the shipped block): "
           + ", ".join(f"{name} {rate:.3f}" for name, rate in minors.items()))
+    print(f"\ninput refusals of the app (overall >= t or a harm category >= {harm_t}):")
+    print(f"{'set':20s} {'n':>4s}  " + "  ".join(f"all>={t:<5}" for t in OVERALL_GRID))
+    for name in sets:
+        print(f"{name:20s} {table[name]['n']:4d}  "
+              + "  ".join(f"{app_refusals[name][str(t)]:9.2f}" for t in OVERALL_GRID))
     print(f"\nchosen: harm categories >= {harm_t} -> refuse; distress categories >= {support_t} "
-          "-> support")
+          f"-> support; overall score >= {overall_t} -> refuse (general_assistant)")
     args.out.write_text(json.dumps({
         "rule": {"harm": f"lowest grid value with look-alike false flags <= {LOOKALIKE_BUDGET}",
                  "support": f"lowest grid value with false support <= {SUPPORT_BUDGET} on "
-                            f"{', '.join(benign_sets)}"},
-        "chosen": {"harm": harm_t, "support": support_t}, "grid": list(GRID), "sets": table,
+                            f"{', '.join(benign_sets)}",
+                 "overall_refuse": f"lowest overall-grid value with app input refusals <= "
+                                   f"{APP_REFUSAL_BUDGET} on lookalikes and lookalikes_wrapped and "
+                                   f"<= {FLAT_REFUSAL_BUDGET} on support_other"},
+        "chosen": {"harm": harm_t, "support": support_t, "overall_refuse": overall_t},
+        "grid": list(GRID), "sets": table,
+        "overall_grid": list(OVERALL_GRID), "app_input_refusals": app_refusals,
         "sexual_minors_block_rate": {"at": MINORS_AT, "rates": minors},
         "command": "python scripts/tune_policy_thresholds.py", "n": args.n,
     }, indent=2) + "\n", encoding="utf-8")
