@@ -328,15 +328,19 @@ class ChatGenerator:
 
     # ---- streaming -----------------------------------------------------------------------------
     def stream(self, conversation: Conversation, settings: GenerationSettings,
-               steering: Steering | None = None) -> Generator[StreamChunk, None, None]:
+               steering: Steering | None = None, cancel: threading.Event | None = None
+               ) -> Generator[StreamChunk, None, None]:
         """Stream one reply as text deltas; the final chunk carries the :class:`Completion`.
 
-        Generation runs in a worker thread; closing the iterator early stops it.
+        Generation runs in a worker thread; closing the iterator early stops it, and so does
+        setting ``cancel`` (from any thread: the client went away), before the next token. A
+        cancelled stream still ends with its final chunk (finish reason ``length``).
         """
         ids = self.encode(conversation)
         self.budget(len(ids), settings)
         tokens: queue.Queue[Any] = queue.Queue()
-        cancel = threading.Event()
+        stop = threading.Event()  # ours: set when the consumer is done or went away
+        events = (stop,) if cancel is None else (stop, cancel)
         failure: list[BaseException] = []
         input_ids = torch.tensor([ids])
 
@@ -345,7 +349,7 @@ class ChatGenerator:
                 with self.loaded.lock:
                     self._generate_call(
                         input_ids, torch.ones_like(input_ids), settings,
-                        extra_criteria=[CancelCriteria(cancel)], streamer=_QueueStreamer(tokens),
+                        extra_criteria=[CancelCriteria(*events)], streamer=_QueueStreamer(tokens),
                         steering=[steering],
                     )
             except BaseException as exc:  # handed to the consumer, re-raised there
@@ -376,7 +380,7 @@ class ChatGenerator:
                 if out:
                     yield StreamChunk(out)
                 if trimmer.stopped or ended:
-                    cancel.set()
+                    stop.set()
             if failure:
                 raise failure[0]
             text = self.loaded.tokenizer.decode(generated, skip_special_tokens=True)
@@ -388,5 +392,5 @@ class ChatGenerator:
             )
             yield StreamChunk(tail, completion)
         finally:
-            cancel.set()
+            stop.set()
             worker.join()

@@ -251,13 +251,18 @@ class RequestPipeline:
                 replies[index] = reply
         return [reply for reply in replies if reply is not None]
 
-    def stream(self, messages: Conversation, options: RequestOptions | None = None
+    def stream(self, messages: Conversation, options: RequestOptions | None = None,
+               cancel: threading.Event | None = None
                ) -> Generator[tuple[str, GuardedReply | None], None, None]:
         """Stream one request: ``(text, None)`` pieces, then ``("", reply)``.
 
         Text is released only after the output check passed it (with a policy). A generator
         that rewrites whole replies (``zo``) and a request with tools are generated whole and
         then released, so streaming never skips the repair or the tool parsing.
+
+        ``cancel``, set from any thread (the client went away), stops token generation before
+        the next token, even inside a held-back output-check window; the text generated so far
+        is then checked and the stream ends as usual. Whole-reply requests (above) finish first.
         """
         options = options or RequestOptions()
         generator = self.generator(options.model)
@@ -275,12 +280,12 @@ class RequestPipeline:
             repair = (make_repairer(generator, settings, guard.get_scorer(), self.methods.zo)
                       if screen.generates else None)
             yield from guard.stream_screened(
-                screen, lambda prepared: generator.stream(prepared, settings, steering),
+                screen, lambda prepared: generator.stream(prepared, settings, steering, cancel),
                 repair=repair)
             return
         steering = self._steerings([options], [conversation], None)[0]
         text = ""
-        for chunk in generator.stream(conversation, settings, steering):
+        for chunk in generator.stream(conversation, settings, steering, cancel):
             text += chunk.text
             if chunk.text:
                 yield chunk.text, None

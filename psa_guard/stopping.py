@@ -102,11 +102,12 @@ class StopOnStrings(StoppingCriteria):
 
 
 class CancelCriteria(StoppingCriteria):
-    """Stop every row once ``event`` is set (a stream's consumer went away)."""
+    """Stop every row once any of ``events`` is set (a stream's consumer went away, or its
+    caller cancelled the request), checked before each next token."""
 
-    def __init__(self, event: threading.Event) -> None:
-        self.event = event
+    def __init__(self, *events: threading.Event) -> None:
+        self.events = events
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> Any:
-        value = self.event.is_set()
+        value = any(event.is_set() for event in self.events)
         return torch.full((input_ids.shape[0],), value, dtype=torch.bool, device=input_ids.device)

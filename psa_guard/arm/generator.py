@@ -137,9 +137,11 @@ class ArmGenerator(ChatGenerator):
         return [_noted(c, note) for c, note in zip(completions, notes, strict=True)]
 
     def stream(self, conversation: Conversation, settings: GenerationSettings,
-               steering: Steering | None = None) -> Generator[StreamChunk, None, None]:
+               steering: Steering | None = None, cancel: threading.Event | None = None
+               ) -> Generator[StreamChunk, None, None]:
         rows, notes = self.assess([conversation], [steering])
-        with contextlib.closing(super().stream(conversation, settings, rows[0])) as chunks:
+        with contextlib.closing(super().stream(conversation, settings, rows[0],
+                                               cancel)) as chunks:
             for chunk in chunks:
                 if chunk.completion is not None:
                     chunk = StreamChunk(chunk.text, _noted(chunk.completion, notes[0]))

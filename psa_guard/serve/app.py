@@ -320,8 +320,9 @@ async def _stream(state: _State, application: Application, parsed: Parsed
     """SSE events of one streamed reply, ending with ``data: [DONE]``.
 
     The pipeline's stream runs in a worker thread that hands pieces over a queue; when the client
-    goes away (this generator is closed), the worker is told to stop, closes the pipeline's
-    stream (which stops generation at the next token) and the slot is freed.
+    goes away (this generator is closed), ``stop`` is set: the pipeline's stream stops token
+    generation before the next token (its cancel event), the worker closes it, and the slot is
+    freed.
     """
     started = time.perf_counter()
     ident, model = new_id(), application.id
@@ -332,7 +333,7 @@ async def _stream(state: _State, application: Application, parsed: Parsed
     whole = bool(options.tools) and options.tool_choice != "none"  # tool calls: parsed whole
 
     def work() -> None:
-        stream = application.pipeline.stream(parsed.messages, options)
+        stream = application.pipeline.stream(parsed.messages, options, cancel=stop)
         try:
             for item in stream:
                 loop.call_soon_threadsafe(pieces.put_nowait, ("piece", item))

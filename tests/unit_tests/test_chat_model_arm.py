@@ -46,9 +46,10 @@ def guided(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[ChatP
         recorder.steering.append(steering)
         return submit(conversation, settings, steering)
 
-    def record_stream(conversation: Any, settings: Any, steering: Steering | None = None) -> Any:
+    def record_stream(conversation: Any, settings: Any, steering: Steering | None = None,
+                      cancel: Any = None) -> Any:
         recorder.steering.append(steering)
-        return stream(conversation, settings, steering)
+        return stream(conversation, settings, steering, cancel)
 
     monkeypatch.setattr(generator, "submit", record_submit)
     monkeypatch.setattr(generator, "stream", record_stream)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -81,6 +82,25 @@ def test_closing_a_stream_early_releases_the_model(tiny_generator: ChatGenerator
     stream.close()
     assert not tiny_generator.loaded.lock.locked()
     assert tiny_generator.generate(["hi"], GenerationSettings(max_new_tokens=2))  # still usable
+
+
+def test_a_cancel_event_stops_a_stream_before_the_next_token(tiny_generator: ChatGenerator
+                                                            ) -> None:
+    settings = GenerationSettings(max_new_tokens=40)
+    cancel = threading.Event()
+    cancel.set()  # cancelled before it starts: at most the first token
+    chunks = list(tiny_generator.stream("hi", settings, cancel=cancel))
+    final = chunks[-1].completion
+    assert final is not None and final.completion_tokens <= 1 and final.finish_reason == "length"
+    cancel = threading.Event()
+    stream = tiny_generator.stream("hi", settings, cancel=cancel)
+    first = next(stream)
+    cancel.set()  # from the consumer's side, without closing the stream
+    rest = list(stream)
+    final = rest[-1].completion
+    assert final is not None and final.completion_tokens < settings.max_new_tokens
+    assert first.text + "".join(c.text for c in rest) == final.text
+    assert not tiny_generator.loaded.lock.locked()  # the worker has ended
 
 
 def test_submit_runs_through_the_micro_batcher(tiny_generator: ChatGenerator) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,20 @@ def test_stream_releases_the_same_text_as_run(tiny_loaded: LoadedModel) -> None:
     final = pieces[-1][1]
     assert final is not None and "".join(t for t, _ in pieces) == final.text
     assert final.text == pipeline.run("tell me a story", options).text
+
+
+def test_a_cancelled_stream_stops_generating_inside_the_held_back_window(
+        tiny_loaded: LoadedModel) -> None:
+    pipeline = RequestPipeline(policy=Policy.from_string(POLICY), scorer=ScriptedScorer(),
+                               loader=lambda _: tiny_loaded, window_chars=10_000)
+    options = RequestOptions(settings=GenerationSettings(max_new_tokens=40))
+    cancel = threading.Event()
+    cancel.set()
+    pieces = list(pipeline.stream("tell me a story", options, cancel=cancel))
+    final = pieces[-1][1]
+    assert final is not None and final.completion is not None
+    assert final.completion.completion_tokens <= 1  # not the 40 a whole window would take
+    assert "".join(t for t, _ in pieces) == final.text  # still checked and released whole
 
 
 def test_prepare_and_review_check_a_callers_own_reply() -> None:
