@@ -1,7 +1,8 @@
 """Write the ablation variants of the shipped general policy (scripts/app_eval.sh).
 
-* ``no_category_rules.yaml``: the general policy without its category rules (the overall harm
-  score alone decides, as before category-aware moderation);
+* ``no_category_rules.yaml``: the general policy without its category rules and without the
+  category confirmation of its score rules (``confirm_at``): the overall harm score alone
+  decides, as before category-aware moderation;
 * ``no_support.yaml``: without the rules whose action is ``support`` (distress then meets the
   overall-score rules only).
 
@@ -33,6 +34,9 @@ def variants(document: dict) -> dict[str, dict]:
                 moderation["category_rules"] = rules
             else:
                 moderation.pop("category_rules", None)
+            if name == "no_category_rules":
+                for rule in moderation.get("rules", []):
+                    rule.pop("confirm_at", None)
         doc["description"] = f"{document.get('description', '')} Ablation: {name}."
         out[name] = doc
     return out

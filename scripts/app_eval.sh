@@ -27,4 +27,6 @@ run no_category_rules --config direg --policy "$OUT/policies/no_category_rules.y
 run no_support --config direg --policy "$OUT/policies/no_support.yaml" --label app-no_support
 run no_hard_stage --config direg --policy general_assistant --window-chars 100000 --label app-no_hard_stage
 run no_direg --config base --policy general_assistant --label app-no_direg
+run with_arm --config full --policy general_assistant --label app-with_arm
+run with_zo --config zo --policy general_assistant --label app-with_zo
 run direg_alone --config direg

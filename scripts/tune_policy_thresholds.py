@@ -19,11 +19,18 @@ benign set is at most 2%. The harmful requests are partly in the category head's
 so their recall here is optimistic: it is printed, not used to choose.
 
 The general assistant's ``refuse`` rule on the *overall* harm score (tenth session; it had been
-0.6, never tuned) is chosen by a second rule, also written before its run: the lowest value of
-:data:`OVERALL_GRID` at which the app's input refusals (overall score at or above it, or any harm
-category at or above the chosen harm threshold) are at most 10% of the benign look-alikes, plain
-and wrapped (the over-refusal goal), and at most 5% of the support suite's tune-half messages
-without risk (the flat-refusal goal). Below it the overall score only ``steer``\ s.
+an unconfirmed 0.6, never tuned) is a pair (``at``, ``confirm_at``): the overall score at or
+above ``at``, confirmed by some harm category at or above ``confirm_at`` (None: unconfirmed).
+The rule, written before its run: among the pairs of :data:`OVERALL_GRID` x :data:`CONFIRM_GRID`
+whose app input refusals (the pair, or any harm category at or above the chosen harm threshold)
+keep the recall of training-side harmful requests, plain and wrapped each, within
+:data:`RECALL_SLACK` of the old rule's, and refuse at most :data:`FLAT_REFUSAL_BUDGET` of the
+support suite's tune-half messages without risk (the flat-refusal goal), take the one that
+refuses the fewest benign look-alikes (the larger of plain and wrapped); ties: the higher mean
+recall, then the lower ``at``. (A first version of this rule bounded only the look-alike and
+distress refusals, and chose an unconfirmed 0.99; on the evaluation suites that doubled the
+unsafe rate, docs/results.md, so recall became a constraint. Both rules were run on
+training-side data only.)
 
 Usage: ``python scripts/tune_policy_thresholds.py [--n 200] [--out docs/policy_thresholds.json]``
 """
@@ -48,8 +55,10 @@ GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 LOOKALIKE_BUDGET = 0.05
 SUPPORT_BUDGET = 0.02
 MINORS_AT = 0.2
-OVERALL_GRID = (0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
-APP_REFUSAL_BUDGET = 0.10
+OVERALL_GRID = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
+CONFIRM_GRID = (None, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+OLD_OVERALL = (0.6, None)
+RECALL_SLACK = 0.03
 FLAT_REFUSAL_BUDGET = 0.05
 
 
@@ -100,13 +109,24 @@ def main() -> int:
                    and np.mean(harm["lookalikes_wrapped"] >= t) <= LOOKALIKE_BUDGET), GRID[-1])
     support_t = next((t for t in GRID if all(np.mean(distress[s] >= t) <= SUPPORT_BUDGET
                                              for s in benign_sets)), GRID[-1])
-    app_refusals = {name: {str(t): round(float(np.mean((overall[name] >= t) | (harm[name] >= harm_t))),
-                                          4) for t in OVERALL_GRID} for name in sets}
-    overall_t = next((t for t in OVERALL_GRID
-                      if max(app_refusals["lookalikes"][str(t)],
-                             app_refusals["lookalikes_wrapped"][str(t)]) <= APP_REFUSAL_BUDGET
-                      and app_refusals["support_other"][str(t)] <= FLAT_REFUSAL_BUDGET),
-                     OVERALL_GRID[-1])
+    def refused(name: str, pair: tuple[float, float | None]) -> float:
+        at, confirm = pair
+        fires = overall[name] >= at
+        if confirm is not None:
+            fires &= harm[name] >= confirm
+        return round(float(np.mean(fires | (harm[name] >= harm_t))), 4)
+
+    pairs = [(at, confirm) for at in OVERALL_GRID for confirm in CONFIRM_GRID]
+    rates = {pair: {name: refused(name, pair) for name in sets} for pair in [OLD_OVERALL, *pairs]}
+    old = rates[OLD_OVERALL]
+    allowed = [pair for pair in pairs
+               if rates[pair]["harmful"] >= old["harmful"] - RECALL_SLACK
+               and rates[pair]["harmful_wrapped"] >= old["harmful_wrapped"] - RECALL_SLACK
+               and rates[pair]["support_other"] <= FLAT_REFUSAL_BUDGET]
+    overall_pair = min(allowed, key=lambda pair: (
+        max(rates[pair]["lookalikes"], rates[pair]["lookalikes_wrapped"]),
+        -(rates[pair]["harmful"] + rates[pair]["harmful_wrapped"]), pair[0]),
+        default=OLD_OVERALL)
     print(f"{'set':20s} {'n':>4s}  " + "  ".join(f"harm>={t:.1f}" for t in GRID))
     for name in sets:
         print(f"{name:20s} {table[name]['n']:4d}  "
@@ -117,23 +137,30 @@ def main() -> int:
               + "  ".join(f"{table[name]['support'][str(t)]:9.2f}" for t in GRID))
     print(f"\nsexual/minors >= {MINORS_AT} (the shipped block): "
           + ", ".join(f"{name} {rate:.3f}" for name, rate in minors.items()))
-    print(f"\ninput refusals of the app (overall >= t or a harm category >= {harm_t}):")
-    print(f"{'set':20s} {'n':>4s}  " + "  ".join(f"all>={t:<5}" for t in OVERALL_GRID))
-    for name in sets:
-        print(f"{name:20s} {table[name]['n']:4d}  "
-              + "  ".join(f"{app_refusals[name][str(t)]:9.2f}" for t in OVERALL_GRID))
+    print(f"\ninput refusals of the app ((overall >= at and a harm category >= confirm_at) or a "
+          f"harm category >= {harm_t}); * meets the constraints:")
+    print(f"{'at':>5s} {'confirm':>7s}  " + "  ".join(f"{name[:12]:>12s}" for name in sets))
+    for pair in [OLD_OVERALL, *pairs]:
+        mark = "*" if pair in allowed else " "
+        print(f"{pair[0]:5.2f} {str(pair[1]):>7s}{mark} "
+              + "  ".join(f"{rates[pair][name]:12.2f}" for name in sets))
     print(f"\nchosen: harm categories >= {harm_t} -> refuse; distress categories >= {support_t} "
-          f"-> support; overall score >= {overall_t} -> refuse (general_assistant)")
+          f"-> support; overall score >= {overall_pair[0]} confirmed by a harm category >= "
+          f"{overall_pair[1]} -> refuse (general_assistant)")
     args.out.write_text(json.dumps({
         "rule": {"harm": f"lowest grid value with look-alike false flags <= {LOOKALIKE_BUDGET}",
                  "support": f"lowest grid value with false support <= {SUPPORT_BUDGET} on "
                             f"{', '.join(benign_sets)}",
-                 "overall_refuse": f"lowest overall-grid value with app input refusals <= "
-                                   f"{APP_REFUSAL_BUDGET} on lookalikes and lookalikes_wrapped and "
-                                   f"<= {FLAT_REFUSAL_BUDGET} on support_other"},
-        "chosen": {"harm": harm_t, "support": support_t, "overall_refuse": overall_t},
+                 "overall_refuse": f"(at, confirm_at) with the fewest look-alike refusals among "
+                                   f"pairs keeping harmful recall within {RECALL_SLACK} of "
+                                   f"{list(OLD_OVERALL)} and support_other refusals <= "
+                                   f"{FLAT_REFUSAL_BUDGET}"},
+        "chosen": {"harm": harm_t, "support": support_t,
+                   "overall_refuse": {"at": overall_pair[0], "confirm_at": overall_pair[1]}},
         "grid": list(GRID), "sets": table,
-        "overall_grid": list(OVERALL_GRID), "app_input_refusals": app_refusals,
+        "app_input_refusals": [{"at": at, "confirm_at": confirm, "meets_constraints":
+                                (at, confirm) in allowed, "rates": rates[(at, confirm)]}
+                               for at, confirm in [OLD_OVERALL, *pairs]],
         "sexual_minors_block_rate": {"at": MINORS_AT, "rates": minors},
         "command": "python scripts/tune_policy_thresholds.py", "n": args.n,
     }, indent=2) + "\n", encoding="utf-8")

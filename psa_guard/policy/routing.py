@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from psa_guard.categories import HARM_CATEGORIES
 from psa_guard.errors import ConfigurationError, PolicyError
 from psa_guard.policy.issues import Issue
 from psa_guard.policy.schema import (
@@ -178,15 +179,19 @@ class ResolvedContext:
 
     @property
     def needs_categories(self) -> tuple[str, ...]:
-        """The categories this context's rules read (a scorer must score each of them)."""
-        return tuple(dict.fromkeys(rule.category for rule in self.category_rules))
+        """The categories this context's rules read (a scorer must score each of them): those of
+        its category rules, and every harm category when a score rule has ``confirm_at``."""
+        confirming = any(rule.confirm_at is not None for rule in self.rules)
+        return tuple(dict.fromkeys([*(rule.category for rule in self.category_rules),
+                                    *(HARM_CATEGORIES if confirming else ())]))
 
     def decide(self, harm_score: float, locale: str | None = None,
                categories: Mapping[str, float] | None = None) -> Decision:
         """Pick the action for a moderation harm score and, with category rules, its categories.
 
         The score rule with the largest ``at`` that is ``<= harm_score`` proposes its action
-        (``allow`` below every rule); each category rule whose category scores ``>= at``
+        (``allow`` below every rule), skipping a rule whose ``confirm_at`` the highest harm
+        category does not reach; each category rule whose category scores ``>= at``
         proposes its own; the most protective proposal wins (:data:`ACTION_PRECEDENCE`), so a
         harmful request that carries distress (methods of self-harm) gets ``support``, and a
         rule on sexual/minors that says ``block`` wins over everything. Thresholds are inclusive.
@@ -214,10 +219,10 @@ class ResolvedContext:
             )
         fired: ModerationRule | None = None
         for rule in self.rules:
-            if rule.at <= harm_score:
-                fired = rule
-            else:
+            if rule.at > harm_score:
                 break
+            if rule.confirm_at is None or _highest_harm(categories) >= rule.confirm_at:
+                fired = rule
         action: ActionName = fired.action if fired is not None else "allow"
         threshold = fired.at if fired is not None else None
         category: str | None = None
@@ -239,6 +244,11 @@ class ResolvedContext:
 
 def _rank(action: str) -> int:
     return ACTION_PRECEDENCE.index(action)
+
+
+def _highest_harm(categories: Mapping[str, float] | None) -> float:
+    """The highest score among the harm categories (what ``confirm_at`` compares)."""
+    return max(_category_score(categories, c) for c in HARM_CATEGORIES)
 
 
 def _category_score(categories: Mapping[str, float] | None, category: str) -> float:

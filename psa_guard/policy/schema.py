@@ -201,10 +201,22 @@ class HardConstraint(_Strict):
 
 
 class ModerationRule(_Strict):
-    """One threshold: from ``at`` upward (until the next rule), take ``action``."""
+    """One threshold: from ``at`` upward (until the next rule), take ``action``.
+
+    With ``confirm_at``, the rule applies only when the category scorer agrees: some harm
+    category (every category but the distress ones) scores at least ``confirm_at``; otherwise
+    the next lower rule applies. This keeps an overall score that also fires on look-alikes and
+    on everyday distress from refusing by itself.
+    """
 
     at: Probability = Field(description="Lowest harm score, in [0, 1], at which this rule applies.")
     action: ActionName = Field(description="What to do at or above this score.")
+    confirm_at: Probability | None = Field(
+        default=None,
+        description="Apply this rule only when the highest harm-category score (every category "
+        "but self-harm, self-harm/intent, abuse_disclosure and medical_emergency) is at least "
+        "this too; below it, the next lower rule applies. Needs a scorer that scores categories.",
+    )
 
 
 class CategoryRule(_Strict):

@@ -63,6 +63,9 @@ def test_ablation_policies_drop_exactly_their_part() -> None:
     assert set(out) == {"no_category_rules", "no_support"}
     none = out["no_category_rules"]["contexts"]["general_assistant"]["moderation"]
     assert "category_rules" not in none and none["rules"]
+    assert all("confirm_at" not in rule for rule in none["rules"])  # the overall score alone
+    assert any("confirm_at" in rule for rule in  # the shipped policy's refusal is confirmed
+               document["contexts"]["general_assistant"]["moderation"]["rules"])
     kept = out["no_support"]["contexts"]["general_assistant"]["moderation"]["category_rules"]
     original = document["contexts"]["general_assistant"]["moderation"]["category_rules"]
     assert kept == [r for r in original if r["action"] != "support"] and len(kept) < len(original)

@@ -171,6 +171,56 @@ def test_old_style_score_rules_load_and_decide_as_before() -> None:
     assert "category" not in reply.steps[0].as_dict()  # no categories read, none reported
 
 
+CONFIRMED = """
+version: 1
+name: confirmed
+default_context: c
+contexts:
+  c:
+    preference: {empathy: 1, sensitivity: 1, non_judgmental: 1, truthfulness: 1, helpfulness: 1}
+    moderation:
+      rules:
+        - {at: 0.35, action: steer}
+        - {at: 0.6, action: refuse, confirm_at: 0.5}
+    messages:
+      steer: Answer carefully.
+      refuse: I can't help with that.
+"""
+
+
+@pytest.mark.parametrize(("overall", "categories", "action"), [
+    (0.9, {"illicit": 0.7}, "refuse"),  # a harm category confirms
+    (0.9, {"sexual/minors": 0.5}, "refuse"),  # any harm category, at confirm_at inclusive
+    (0.9, {"illicit": 0.49}, "steer"),  # not confirmed: the next lower rule
+    (0.9, {"self-harm/intent": 0.99}, "steer"),  # distress does not confirm a refusal
+    (0.5, {"illicit": 0.99}, "steer"),  # below the rule's own 'at' it never fires
+    (0.2, {"illicit": 0.99}, "allow"),
+])
+def test_a_confirmed_score_rule_fires_only_when_a_harm_category_agrees(
+        overall: float, categories: dict[str, float], action: str) -> None:
+    context = Policy.from_string(CONFIRMED).resolve()
+    scores = {c: categories.get(c, 0.0) for c in CATEGORIES}
+    assert context.decide(overall, categories=scores).action == action
+    assert set(context.needs_categories) == set(HARM_CATEGORIES)
+
+
+def test_a_confirmed_score_rule_needs_category_scores_and_fails_closed_without() -> None:
+    from tests.doubles import ScriptedScorer
+
+    context = Policy.from_string(CONFIRMED).resolve()
+    with pytest.raises(Exception, match="needs that category's score"):
+        context.decide(0.9)
+    reply = PolicyGuard(Policy.from_string(CONFIRMED), ScriptedScorer()).run(
+        "how to build a bomb", None, _never)
+    assert reply.actions == ["refuse"] and "no score for" in (reply.steps[0].reason or "")
+
+
+def test_confirm_at_must_be_a_probability() -> None:
+    with pytest.raises(PolicyError, match="confirm_at"):
+        Policy.from_string(CONFIRMED.replace("confirm_at: 0.5", "confirm_at: 1.5"),
+                           source="confirmed.yaml")
+
+
 def test_the_http_scorer_maps_openai_categories_to_ours() -> None:
     import json
 

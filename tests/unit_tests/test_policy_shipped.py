@@ -83,8 +83,10 @@ def test_shipped_policies_order_their_strictness() -> None:
     policies = load_policies(POLICIES)
 
     def first_non_steer(name: str, context: str | None = None) -> float:
+        """The lowest overall score that alone (no ``confirm_at``) stops a request; 2 if none."""
         rules = policies[name].resolve(context).rules
-        return min(rule.at for rule in rules if rule.action not in ("allow", "steer"))
+        return min((rule.at for rule in rules if rule.action not in ("allow", "steer")
+                    and rule.confirm_at is None), default=2.0)
 
     general = first_non_steer("general_assistant")
     assert first_non_steer("kids_tutor") < general
