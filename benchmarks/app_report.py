@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from psa_guard.core.atomic import write_atomic
 from psa_guard.datasets.support import read_support_items
 from psa_guard.evaluation.metrics import wilson_interval
 from psa_guard.evaluation.support_rules import score_support_reply
@@ -146,8 +147,7 @@ def main() -> int:
         print("\nWhere the default app's failures come from (first action > last action: count):")
         for name, counts in causes.items():
             print(f"- {name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    (args.runs / "summary.json").write_text(json.dumps(summaries, indent=2) + "\n",
-                                            encoding="utf-8")
+    write_atomic(args.runs / "summary.json", json.dumps(summaries, indent=2) + "\n")
     print(f"\nwrote {args.runs / 'summary.json'}")
     return 0
 

@@ -24,6 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from psa_guard.categories import HARM_CATEGORIES  # noqa: E402
+from psa_guard.core.atomic import atomic_path, write_atomic  # noqa: E402
 from psa_guard.moderation.local import LazyDefaultScorer  # noqa: E402
 from psa_guard.policy import load_policy  # noqa: E402
 
@@ -89,9 +90,9 @@ def main() -> int:
     ax.set_title("Unsafe vs over-refusal across the refusal threshold")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(args.out, dpi=120)
-    (args.out.with_suffix(".json")).write_text(json.dumps(curve, indent=2) + "\n",
-                                               encoding="utf-8")
+    with atomic_path(args.out) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    write_atomic(args.out.with_suffix(".json"), json.dumps(curve, indent=2) + "\n")
     print(f"wrote {args.out} and {args.out.with_suffix('.json')}")
     return 0
 

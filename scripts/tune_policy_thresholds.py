@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from psa_guard.categories import DISTRESS_CATEGORIES, HARM_CATEGORIES
+from psa_guard.core.atomic import write_atomic
 from psa_guard.datasets.frames import TRAINING_FRAMES
 from psa_guard.datasets.support import RISK_LABELS, load_support_suite
 from psa_guard.datasets.trainside import training_benign, training_harmful
@@ -147,7 +148,7 @@ def main() -> int:
     print(f"\nchosen: harm categories >= {harm_t} -> refuse; distress categories >= {support_t} "
           f"-> support; overall score >= {overall_pair[0]} confirmed by a harm category >= "
           f"{overall_pair[1]} -> refuse (general_assistant)")
-    args.out.write_text(json.dumps({
+    write_atomic(args.out, json.dumps({
         "rule": {"harm": f"lowest grid value with look-alike false flags <= {LOOKALIKE_BUDGET}",
                  "support": f"lowest grid value with false support <= {SUPPORT_BUDGET} on "
                             f"{', '.join(benign_sets)}",
@@ -163,7 +164,7 @@ def main() -> int:
                                for at, confirm in [OLD_OVERALL, *pairs]],
         "sexual_minors_block_rate": {"at": MINORS_AT, "rates": minors},
         "command": "python scripts/tune_policy_thresholds.py", "n": args.n,
-    }, indent=2) + "\n", encoding="utf-8")
+    }, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0
 
