@@ -49,6 +49,7 @@ import numpy as np
 from psa_guard.arm.evaluate import GRID, bootstrap_spearman, grid_preference, spearman
 from psa_guard.arm.generator import DEFAULT_RISK_THRESHOLD
 from psa_guard.attributes import ATTRIBUTES, format_preference
+from psa_guard.core.atomic import atomic_path, write_atomic
 from psa_guard.datasets.trainside import (
     TRAIN_BENIGN,
     TRAIN_BIAS,
@@ -192,7 +193,7 @@ def main() -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     if args.grid_only:
-        (args.out / "control.json").write_text(json.dumps(result, indent=1))
+        write_atomic(args.out / "control.json", json.dumps(result, indent=1))
         print(f"wrote {args.out}/control.json (grid only)")
         return
     points: list[dict[str, Any]] = []
@@ -216,7 +217,7 @@ def main() -> None:
     for i, point in enumerate(points):
         point["pareto"] = i in front
     result["points"] = points
-    (args.out / "control.json").write_text(json.dumps(result, indent=1))
+    write_atomic(args.out / "control.json", json.dumps(result, indent=1))
     _write_markdown(result, args.out / "control.md")
     _plot(result, args.out)
     print(f"wrote {args.out}/control.json, control.md, control.png, pareto.png")
@@ -241,7 +242,7 @@ def _write_markdown(result: dict[str, Any], path: Path) -> None:
         alpha = p["alpha"] if p["config"] in ("arm", "full") else "(ignored)"
         lines.append(f"| {p['config']} | {alpha} | " + " | ".join(f"{p[a]:.3f}" for a in JUDGED)
                      + f" | {'yes' if p['pareto'] else ''} |")
-    path.write_text("\n".join(lines) + "\n")
+    write_atomic(path, "\n".join(lines) + "\n")
 
 
 def _plot(result: dict[str, Any], out: Path) -> None:
@@ -257,7 +258,8 @@ def _plot(result: dict[str, Any], out: Path) -> None:
         ax.set_xlabel(f"alpha weight on {attribute}")
         ax.set_ylabel("judge score")
     fig.tight_layout()
-    fig.savefig(out / "control.png", dpi=110)
+    with atomic_path(out / "control.png") as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
@@ -273,7 +275,8 @@ def _plot(result: dict[str, Any], out: Path) -> None:
     ax.set_ylabel("sensitivity: 1 - p(unsafe), HarmBench")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "pareto.png", dpi=110)
+    with atomic_path(out / "pareto.png") as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from psa_guard.arm.generator import DEFAULT_RISK_THRESHOLD
 from psa_guard.arm.pairs import read_pairs
+from psa_guard.core.atomic import write_atomic
 from psa_guard.datasets.suites import load_suite
 from psa_guard.home import guard_home
 from psa_guard.moderation import ModerationScorer, default_scorer
@@ -69,7 +70,7 @@ def main() -> None:
     if args.judged:
         result["judged"] = check_judged(args.judged, scorer, args.threshold)
     if args.json:
-        args.json.write_text(json.dumps(result, indent=1))
+        write_atomic(args.json, json.dumps(result, indent=1))
 
 
 def check_judged(path: Path, scorer: ModerationScorer, threshold: float) -> dict[str, dict[str, int]]:

@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from psa_guard.core.atomic import write_atomic
 from psa_guard.datasets.trainside import training_benign
 from psa_guard.generation import GenerationSettings
 from psa_guard.moderation.local import LazyDefaultScorer
@@ -113,7 +114,7 @@ def main() -> int:
     record = {"command": "python benchmarks/bench_app.py", "threads": args.threads,
               "tokens": args.tokens, "machine": f"{platform.machine()}, {platform.processor()}",
               "generator": app.generator().name, "results": results}
-    args.out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_atomic(args.out, json.dumps(record, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
     return 0
 

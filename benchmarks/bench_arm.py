@@ -41,6 +41,7 @@ from transformers.cache_utils import DynamicCache
 from psa_guard.arm import SHIPPED_ADAPTER, ArmConfig, ArmGenerator, PvArm, load_arm
 from psa_guard.arm.guidance import lexicographic_scores, safe_candidates
 from psa_guard.arm.model import positions_from_mask
+from psa_guard.core.atomic import write_atomic
 from psa_guard.direg.vector import base_checksum
 from psa_guard.generation import ChatGenerator, GenerationSettings
 from psa_guard.loading import load_model
@@ -212,7 +213,7 @@ def main() -> None:
     print(f"adapter: {adapter}, L={arm.config.layers}, "
           f"{results['adapter_parameters']} adapter parameters")
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+        write_atomic(args.json, json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

@@ -168,10 +168,14 @@ def main() -> int:
                                        "met": speedup >= 1.6}
     print(json.dumps(goals, indent=2))
     if args.out is not None:
-        args.out.write_text(json.dumps({"settings": {"policy": args.policy, "config": args.config,
-                                                     "max_tokens": args.max_tokens,
-                                                     "requests": REQUESTS, "cores": os.cpu_count()},
-                                        "rows": rows, "goals": goals}, indent=2) + "\n")
+        from psa_guard.core.atomic import write_atomic
+
+        write_atomic(args.out, json.dumps({"settings": {"policy": args.policy,
+                                                        "config": args.config,
+                                                        "max_tokens": args.max_tokens,
+                                                        "requests": REQUESTS,
+                                                        "cores": os.cpu_count()},
+                                           "rows": rows, "goals": goals}, indent=2) + "\n")
     return 0
 
 

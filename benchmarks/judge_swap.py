@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from psa_guard.core.atomic import write_atomic
 from psa_guard.datasets.folder import require_data_dir
 from psa_guard.datasets.suites import load_suite
 from psa_guard.direg.sweep import perplexity_pairs
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{kind:<10} {side:<8} {r['unsafe_compliance']:>18.3f} {r['harm_unsafe']:>18.3f} "
               f"{r['refused']:>8.3f} {r['mean_p_unsafe']:>14.3f}")
     if args.json is not None:
-        args.json.write_text(json.dumps(
+        write_atomic(args.json, json.dumps(
             {"args": {k: str(v) for k, v in vars(args).items()}, "prompts_per_side": n,
              "results": [{"reply": k, "prompt": s, **r} for (k, s), r in results.items()]},
             indent=1) + "\n", encoding="utf-8")

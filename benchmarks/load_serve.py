@@ -258,7 +258,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     text = json.dumps(result, indent=1)
     print(text)
     if args.json:
-        args.json.write_text(text + "\n")
+        from psa_guard.core.atomic import write_atomic
+
+        write_atomic(args.json, text + "\n")
     return 0 if all(goals.values()) else 1
 
 
@@ -291,7 +293,9 @@ def cmd_ainvoke(args: argparse.Namespace) -> int:
     text = json.dumps(result, indent=1)
     print(text)
     if args.json:
-        args.json.write_text(text + "\n")
+        from psa_guard.core.atomic import write_atomic
+
+        write_atomic(args.json, text + "\n")
     return 0 if equal == args.n else 1
 
 

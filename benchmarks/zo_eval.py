@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from psa_guard.core.atomic import write_atomic
 from psa_guard.datasets.suites import load_suite
 from psa_guard.datasets.trainside import training_harmful
 from psa_guard.evaluation.judges import Verdict, load_judges
@@ -220,8 +221,8 @@ def main() -> None:
     benign = [p.prompt for name in args.benign for p in load_suite(name, args.limit, args.seed)]
     if not benign:
         if args.json:
-            args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
-                                             "flagged": records}, indent=1))
+            write_atomic(args.json, json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                                "flagged": records}, indent=1))
         return
     base_benign = base.generate(benign, settings)
     zo_benign = zo.generate(benign, settings)
@@ -230,10 +231,10 @@ def main() -> None:
     print(f"benign prompts ({', '.join(args.benign)}): {len(benign)}, not flagged "
           f"{len(untouched)}, identical output {identical}/{len(untouched)}")
     if args.json:
-        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
-                                         "flagged": records,
-                                         "benign_identical": [identical, len(untouched)]},
-                                        indent=1))
+        write_atomic(args.json, json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                            "flagged": records,
+                                            "benign_identical": [identical, len(untouched)]},
+                                           indent=1))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from psa_guard.arm.evaluate import encode_pairs, grid_preference, heldout_accura
 from psa_guard.arm.model import ArmConfig, PvArm
 from psa_guard.arm.pairs import read_pairs
 from psa_guard.arm.train import LowerStates, TrainSettings, group_pairs, train_arm
+from psa_guard.core.atomic import atomic_path
 from psa_guard.direg.vector import base_checksum
 from psa_guard.home import guard_home
 from psa_guard.loading import load_model
@@ -58,7 +59,8 @@ def main() -> None:
                    "margin_w1_minus_w0": spread}
             results.append(row)
             print(json.dumps(row), flush=True)
-    torch.save(results, args.out / "probe.pt")
+    with atomic_path(args.out / "probe.pt") as tmp:
+        torch.save(results, tmp)
 
 
 if __name__ == "__main__":

@@ -176,7 +176,9 @@ def run_reference(launch: Launcher, argv: Sequence[str], log: Path, marker: Path
     if code != 0:
         raise RuntimeError(f"reference run of {argv[0]} exited with {code}; see {log}")
     seconds = time.monotonic() - started
-    marker.write_text(f"{seconds:.3f}\n")
+    from psa_guard.core.atomic import write_atomic
+
+    write_atomic(marker, f"{seconds:.3f}\n")
     return seconds
 
 
@@ -226,15 +228,19 @@ def write_prompts(path: Path, n: int, data: str | None) -> None:
     except Exception:  # no data folder: any prompt does for crash safety
         prompts = []
     prompts = (prompts or [f"Question {i}: what is {i} plus {i}?" for i in range(n)])[:n]
-    path.write_text("".join(json.dumps({"id": f"p{i}", "prompt": text}) + "\n"
-                            for i, text in enumerate(prompts)), encoding="utf-8")
+    from psa_guard.core.atomic import write_atomic
+
+    write_atomic(path, "".join(json.dumps({"id": f"p{i}", "prompt": text}) + "\n"
+                               for i, text in enumerate(prompts)), encoding="utf-8")
 
 
 def write_harm_pairs(path: Path, n: int) -> None:
     """Synthetic ``prompt``/``response`` pairs for ``direg train`` (content does not matter here)."""
-    path.write_text("".join(json.dumps({"prompt": f"Request {i}: tell me about item {i}.",
-                                        "response": f"Sure. Item {i} is item {i}, step {i}."})
-                            + "\n" for i in range(n)), encoding="utf-8")
+    from psa_guard.core.atomic import write_atomic
+
+    write_atomic(path, "".join(json.dumps({"prompt": f"Request {i}: tell me about item {i}.",
+                                           "response": f"Sure. Item {i} is item {i}, step {i}."})
+                               + "\n" for i in range(n)), encoding="utf-8")
 
 
 def write_preference_pairs(path: Path, per_attribute: int) -> None:
@@ -247,7 +253,9 @@ def write_preference_pairs(path: Path, per_attribute: int) -> None:
                              "chosen": f"A careful {attribute} answer {i}.",
                              "rejected": f"A careless answer {i}.", "source": "synthetic",
                              "split": split})
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    from psa_guard.core.atomic import write_atomic
+
+    write_atomic(path, "".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
 # ---- scenarios ----------------------------------------------------------------------------------
@@ -554,7 +562,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(asdict(report)), flush=True)
     problems = [p for r in reports for p in failures(r)]
     if args.json:
-        args.json.write_text(json.dumps({
+        from psa_guard.core.atomic import write_atomic
+
+        write_atomic(args.json, json.dumps({
             "command": " ".join(["python", "scripts/crash_safety.py", *(argv or sys.argv[1:])]),
             "reports": [asdict(r) for r in reports], "problems": problems}, indent=1) + "\n")
     for problem in problems:

@@ -16,6 +16,7 @@ import json
 import shutil
 from pathlib import Path
 
+from psa_guard.core.atomic import atomic_path, write_atomic
 from psa_guard.core.checksums import file_sha256
 from psa_guard.direg.vector import SHIPPED_VECTOR, HarmVector
 from psa_guard.home import guard_home
@@ -46,7 +47,8 @@ def main() -> None:
     if vector.metadata["data_sha256"] != data["harm_pairs_sha256"]:
         raise SystemExit("the vector was not trained on the current harm_pairs.jsonl")
     SHIPPED_VECTOR.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, SHIPPED_VECTOR)
+    with atomic_path(SHIPPED_VECTOR) as tmp:
+        shutil.copyfile(source, tmp)
     digest = file_sha256(SHIPPED_VECTOR)
     train.pop("losses", None)
     provenance = {
@@ -68,8 +70,8 @@ def main() -> None:
                     "SmolLM2-135M-Instruct (Apache-2.0)",
     }
     out = SHIPPED_VECTOR.with_suffix(".json")
-    out.write_text(json.dumps(provenance, indent=2) + "\n")
-    SHIPPED_VECTOR.with_suffix(".sha256").write_text(f"{digest}  {SHIPPED_VECTOR.name}\n")
+    write_atomic(out, json.dumps(provenance, indent=2) + "\n")
+    write_atomic(SHIPPED_VECTOR.with_suffix(".sha256"), f"{digest}  {SHIPPED_VECTOR.name}\n")
     print(f"shipped {SHIPPED_VECTOR} ({provenance['bytes']} bytes), provenance {out}")
 
 

@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from psa_guard.core.atomic import atomic_path, write_atomic
 from psa_guard.core.checksums import file_sha256
 from psa_guard.core.embedder import (
     EMBEDDER_NAME,
@@ -162,8 +163,9 @@ def cached(kind: str, texts: Sequence[str], cache: str | None,
         seconds = round(time.time() - clock, 1)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            np.save(path, vectors)
-            path.with_suffix(".seconds").write_text(str(seconds), encoding="utf-8")
+            with atomic_path(path) as tmp, open(tmp, "wb") as handle:  # np.save(tmp) adds .npy
+                np.save(handle, vectors)
+            write_atomic(path.with_suffix(".seconds"), str(seconds), encoding="utf-8")
     index = {t: i for i, t in enumerate(unique)}
     return vectors[[index[t] for t in texts]], seconds
 
