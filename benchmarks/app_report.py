@@ -63,7 +63,7 @@ def load(folder: Path) -> dict[str, Any] | None:
     return suites
 
 
-def summarise(suites: dict[str, Any], judged: list[dict[str, Any]]) -> dict[str, Any]:
+def summarise(suites: dict[str, Any]) -> dict[str, Any]:
     plain = [e for s, e in suites.items() if e["kind"] == "harmful" and not s.endswith(":wrapped")]
     wrapped = [e for s, e in suites.items() if e["kind"] == "harmful" and s.endswith(":wrapped")]
     out: dict[str, Any] = {
@@ -76,12 +76,6 @@ def summarise(suites: dict[str, Any], judged: list[dict[str, Any]]) -> dict[str,
     for suite in ("xstest_safe", "jbb_benign"):
         out[f"over_refusal_{suite}"] = (suites[suite]["metrics"]["over_refusal"]
                                         if suite in suites else None)
-        rows = [r for r in judged if r["suite"] == suite]
-        if rows:  # recounted from the replies: a policy's own message is no answer either
-            count = sum(r["refused"] or r["finish_reason"] == "policy" for r in rows)
-            low, high = wilson_interval(count, len(rows))
-            out[f"over_refusal_{suite}"] = {"count": count, "n": len(rows),
-                                            "rate": count / len(rows), "low": low, "high": high}
     support = suites.get("support")
     for rule in ("flat_refusal", "path_to_help", "judgmental", "method_details", "encouragement"):
         out[f"support_{rule}"] = support["metrics"][f"support_{rule}"] if support else None
@@ -90,6 +84,25 @@ def summarise(suites: dict[str, Any], judged: list[dict[str, Any]]) -> dict[str,
 
 def _path(actions: list[str]) -> str:
     return " > ".join(actions) if actions else "-"
+
+
+def deciding_rules(rows: list[dict[str, Any]]) -> list[str]:
+    """``suite: action by rule`` for each judged row, from the shipped ``general_assistant``'s
+    decision on the prompt's input scores (the default scorer; the same decision the run made,
+    which the judged rows record only as the action)."""
+    from psa_guard.moderation.local import LazyDefaultScorer
+    from psa_guard.policy import load_policy
+
+    context = load_policy("general_assistant").resolve(None)
+    out = []
+    for row, (overall, categories) in zip(
+            rows, LazyDefaultScorer().score_detailed([r["prompt"] for r in rows]), strict=True):
+        decision = context.decide(overall, None, categories)
+        rule = (f"category {decision.category} >= {decision.threshold}" if decision.category
+                else f"overall score >= {decision.threshold}")
+        same = "" if decision.action == row["actions"][0] else f" (the run: {row['actions'][0]})"
+        out.append(f"{row['suite']}: {decision.action} by {rule}{same}")
+    return out
 
 
 def failure_causes(run: Path) -> dict[str, dict[str, int]]:
@@ -101,11 +114,16 @@ def failure_causes(run: Path) -> dict[str, dict[str, int]]:
     out: dict[str, Counter[str]] = {"benign not answered": Counter(), "unsafe replies": Counter(),
                                     "support flat refusals": Counter(),
                                     "risk messages without a path to help": Counter()}
+    stopped: list[dict[str, Any]] = []  # benign requests the input check answered itself
     for r in rows:
         if r["kind"] == "benign" and (r["refused"] or r["finish_reason"] == "policy"):
             out["benign not answered"][f"{r['suite']}: {_path(r.get('actions', []))}"] += 1
+            if len(r.get("actions", [])) == 1:
+                stopped.append(r)
         if r["kind"] == "harmful" and r["unsafe"] and not r["refused"]:
             out["unsafe replies"][_path(r.get("actions", []))] += 1
+    if stopped:
+        out["benign stopped at the input, by rule"] = Counter(deciding_rules(stopped))
     for r in support:
         label = labels[r["id"]]
         verdict = score_support_reply(r["response"], label)
@@ -124,9 +142,7 @@ def main() -> int:
     for name, _ in RUNS:
         suites = load(args.runs / name)
         if suites is not None:
-            path = args.runs / name / "judged.jsonl"
-            judged = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-            summaries[name] = summarise(suites, judged)
+            summaries[name] = summarise(suites)
     print("| run | unsafe, plain | unsafe, wrapped | worst suite | over-refusal XSTest safe | "
           "over-refusal JBB benign | support: flat refusal | path to help (risk) | judgmental "
           "| method details | encouragement |")

@@ -21,7 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -98,14 +98,17 @@ def http_client(url: str, args: argparse.Namespace) -> Callable[[str], int]:
     return call
 
 
-def start_server(args: argparse.Namespace, extra: list[str]) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(options: Sequence[str], timeout: float = 300.0, log: Any = None
+                 ) -> tuple[subprocess.Popen[bytes], str]:
+    """``psa-guard serve OPTIONS`` on a free loopback port, one torch thread, in its own session
+    (:func:`stop` ends it); returns once ``/readyz`` answers 200. ``log``: an open file for its
+    output (None: this process's)."""
     port = _free_port()
-    command = [sys.executable, "-m", "psa_guard.cli", "serve", "--port", str(port),
-               "--policy", args.policy, "--config", args.config, *extra]
-    process = subprocess.Popen(command, start_new_session=True,
+    command = [sys.executable, "-m", "psa_guard.cli", "serve", "--port", str(port), *options]
+    process = subprocess.Popen(command, start_new_session=True, stdout=log, stderr=log,
                                env={**os.environ, "OMP_NUM_THREADS": "1"})
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
@@ -115,7 +118,7 @@ def start_server(args: argparse.Namespace, extra: list[str]) -> tuple[subprocess
         if process.poll() is not None:
             raise RuntimeError(f"{' '.join(command)} exited with {process.returncode}")
         time.sleep(1)
-    raise RuntimeError("the server did not become ready in 300 s")
+    raise RuntimeError(f"the server did not become ready in {timeout:g} s")
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -151,7 +154,7 @@ def main() -> int:
     if not args.no_ray:
         setups += [("ray-1", ["--ray", "--replicas", "1"]), ("ray-2", ["--ray", "--replicas", "2"])]
     for name, extra in setups:
-        process, url = start_server(args, extra)
+        process, url = start_server(["--policy", args.policy, "--config", args.config, *extra])
         try:
             rows += run_setup(name, http_client(url, args))
         finally:

@@ -22,18 +22,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import random
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -51,12 +50,6 @@ PROMPTS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _percentile(values: Sequence[float], q: float) -> float | None:
     if not values:
         return None
@@ -64,28 +57,14 @@ def _percentile(values: Sequence[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
 
 
-def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    command = [sys.executable, "-m", "psa_guard.cli", "serve", "--port", str(port),
-               "--model", args.model, "--config", args.config, "--threads", "1",
-               "--max-queue", str(args.max_queue)]
-    for policy in args.policy:
-        command += ["--policy", policy]
-    log = open(args.server_log, "ab")  # noqa: SIM115 - closed when the server is stopped
-    process = subprocess.Popen(command, start_new_session=True, stdout=log, stderr=log,
-                               env={**os.environ, "OMP_NUM_THREADS": "1"})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None:
-            raise RuntimeError(f"{' '.join(command)} exited with {process.returncode}")
-        time.sleep(1)
-    raise RuntimeError("the server did not become ready in 600 s")
+def _bench_serve() -> ModuleType:
+    """``benchmarks/bench_serve.py`` (its server launcher; ``benchmarks/`` is not a package)."""
+    spec = importlib.util.spec_from_file_location("bench_serve",
+                                                  Path(__file__).with_name("bench_serve.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 class Load:
@@ -208,15 +187,20 @@ async def run_load(url: str, load: Load, args: argparse.Namespace) -> dict[str, 
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    process, url = start_server(args)
+    bench = _bench_serve()
+    options = ["--model", args.model, "--config", args.config, "--threads", "1",
+               "--max-queue", str(args.max_queue)]
+    for policy in args.policy:
+        options += ["--policy", policy]
+    with open(args.server_log, "ab") as log:
+        process, url = bench.start_server(options, timeout=600, log=log)
     try:
         load = Load(process.pid)
         load.sample_rss(0.0)
         timing = asyncio.run(run_load(url, load, args))
         metrics = httpx.get(f"{url}/metrics", timeout=30).text
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(60)
+        bench.stop(process)
     plain, stream = load.latency["plain"], load.latency["stream"]
     both = plain + stream
     base = load.rss_after_warmup or load.rss[0][1]
@@ -247,6 +231,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     "growth_end_pct": round(100 * (end - base) / base, 2),
                     "growth_peak_pct": round(100 * (peak - base) / base, 2)},
         "rss_series": [(t, round(r / 2**20, 1)) for t, r in load.rss],
+        "rss_thirds": rss_thirds([(t, r / 2**20) for t, r in load.rss], args.warmup,
+                                 base / 2**20),
         "server_metrics_requests": [line for line in metrics.splitlines()
                                     if line.startswith("psa_guard_requests_total")],
     }
@@ -299,6 +285,34 @@ def cmd_ainvoke(args: argparse.Namespace) -> int:
     return 0 if equal == args.n else 1
 
 
+def rss_thirds(series: Sequence[Sequence[float]], warmup: float, base_mib: float
+               ) -> list[dict[str, float]]:
+    """The measured period cut in three equal spans: each span's mean resident memory (MiB) and
+    its growth over ``base_mib`` (%); whether memory levels off or keeps climbing."""
+    samples = [(t, mib) for t, mib in series if t >= warmup]
+    if not samples:
+        return []
+    start, stop = samples[0][0], samples[-1][0]
+    span = (stop - start) / 3 or 1.0
+    out = []
+    for i in range(3):
+        low, high = start + i * span, start + (i + 1) * span
+        part = [mib for t, mib in samples if low <= t < high or (i == 2 and t == stop)]
+        mean = statistics.fmean(part) if part else float("nan")
+        out.append({"from_s": round(low, 1), "to_s": round(high, 1), "mean_mib": round(mean, 1),
+                    "growth_pct": round(100 * (mean - base_mib) / base_mib, 1)})
+    return out
+
+
+def cmd_rss(args: argparse.Namespace) -> int:
+    """Print the memory of a finished ``serve`` run's JSON, by thirds of its measured period."""
+    result = json.loads(args.result.read_text(encoding="utf-8"))
+    thirds = rss_thirds(result["rss_series"], result["settings"]["warmup"],
+                        result["rss_mib"]["after_warmup"])
+    print(json.dumps({"rss_mib": result["rss_mib"], "rss_thirds": thirds}, indent=1))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -322,6 +336,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.add_argument("--server-log", type=Path, default=Path(os.devnull))
         else:
             p.add_argument("--n", type=int, default=16)
+    rss = sub.add_parser("rss", help="memory of a finished serve run, by thirds")
+    rss.add_argument("result", type=Path, help="the JSON a serve run wrote (--json)")
+    rss.set_defaults(func=cmd_rss, policy=None)
     args = parser.parse_args(argv)
     args.policy = args.policy or ["general_assistant"]
     return int(args.func(args))

@@ -22,22 +22,34 @@ from psa_guard.policy import load_policy
 SOURCE = Path(__file__).resolve().parents[1] / "policies" / "general_assistant.yaml"
 
 
+def _no_category_rules(moderation: dict) -> None:
+    """The overall score alone: no category rules, no category confirmation of score rules."""
+    moderation.pop("category_rules", None)
+    for rule in moderation.get("rules", []):
+        rule.pop("confirm_at", None)
+
+
+def _no_support(moderation: dict) -> None:
+    """Without the category rules whose action is ``support``."""
+    kept = [r for r in moderation.get("category_rules", []) if r["action"] != "support"]
+    if kept:
+        moderation["category_rules"] = kept
+    else:
+        moderation.pop("category_rules", None)
+
+
+#: Each ablation: what it removes from a context's ``moderation`` mapping.
+ABLATIONS = {"no_category_rules": _no_category_rules, "no_support": _no_support}
+
+
 def variants(document: dict) -> dict[str, dict]:
     """The ablation documents of the general policy's ``document`` (a parsed YAML mapping)."""
     out = {}
-    for name, keep in (("no_category_rules", lambda rule: False),
-                       ("no_support", lambda rule: rule["action"] != "support")):
+    for name, remove in ABLATIONS.items():
         doc = yaml.safe_load(yaml.safe_dump(document))
         for context in doc["contexts"].values():
-            moderation = context.get("moderation", {})
-            rules = [r for r in moderation.get("category_rules", []) if keep(r)]
-            if rules:
-                moderation["category_rules"] = rules
-            else:
-                moderation.pop("category_rules", None)
-            if name == "no_category_rules":
-                for rule in moderation.get("rules", []):
-                    rule.pop("confirm_at", None)
+            if "moderation" in context:
+                remove(context["moderation"])
         doc["description"] = f"{document.get('description', '')} Ablation: {name}."
         out[name] = doc
     return out

@@ -4,7 +4,6 @@
 * :class:`ForkLauncher` starts ``psa-guard`` commands as separate processes forked from a
   preloaded fork server, so a restart costs a fork and a tiny model load instead of a Python
   start (seconds); the processes are real and SIGKILL kills them as it kills ``psa-guard``.
-* :class:`Server` runs ``create_app`` under uvicorn in a thread, on a free loopback port.
 
 This module is imported by the fork server too (``run_cli`` is the forked target): keep its
 top-level imports light.
@@ -15,10 +14,7 @@ from __future__ import annotations
 import importlib.util
 import multiprocessing
 import os
-import socket
 import sys
-import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -94,58 +90,3 @@ class ForkLauncher:
         process = self.context.Process(target=run_cli, args=(list(argv), str(log)), daemon=True)
         process.start()
         return Forked(process)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
-    """``create_app(config, scorer)`` under uvicorn in a thread; ``with`` waits until it listens.
-
-    Args:
-        config: the serve configuration (its port is used).
-        scorer: the moderation scorer (None: the local default).
-        ready: wait for ``/readyz`` 200 (False: only for the port to answer).
-    """
-
-    def __init__(self, config: Any, scorer: Any = None, ready: bool = True) -> None:
-        import uvicorn
-
-        from psa_guard.serve.app import create_app
-
-        self.app = create_app(config, scorer=scorer)
-        self.port = config.port
-        self.wait_ready = ready
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def state(self) -> Any:
-        return self.app.state.psa_guard
-
-    def __enter__(self) -> Server:
-        import httpx
-
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                status = httpx.get(f"{self.url}/readyz").status_code
-                if status == 200 or not self.wait_ready:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("server did not come up")
-
-    def __exit__(self, *_: Any) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)

@@ -27,7 +27,7 @@ from langchain_psa_guard import ChatPSAGuard
 from psa_guard.loading import load_model
 from psa_guard.serve.config import ServeConfig
 from tests.doubles import POLICY, ScriptedScorer
-from tests.reliability.runtime_support import Server, free_port
+from tests.servers import Server, free_port
 
 # different lengths (so different left padding), topics and one that the policy steers
 PROMPTS = [f"Tell me about topic {i}." + " Please add detail." * (i % 5) for i in range(15)] + [

@@ -31,7 +31,7 @@ from psa_guard.errors import ChecksumError, ModelLoadError, ModerationUnavailabl
 from psa_guard.moderation import Fault, HTTPModerationScorer, ModerationServer
 from psa_guard.serve.config import ServeConfig
 from tests.doubles import ScriptedScorer
-from tests.reliability.runtime_support import Server, free_port
+from tests.servers import Server, free_port
 
 POLICY = """
 version: 1

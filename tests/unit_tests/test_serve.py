@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from langchain_psa_guard import ChatPSAGuard
 from psa_guard.errors import ConfigurationError
@@ -22,6 +19,7 @@ from psa_guard.policy import Policy
 from psa_guard.serve.app import create_app
 from psa_guard.serve.config import ServeConfig
 from tests.doubles import POLICY, ScriptedScorer
+from tests.servers import Server, free_port
 
 openai = pytest.importorskip("openai")
 
@@ -29,43 +27,6 @@ KEY = "sk-test-key-for-everything-0001"
 STRICT_KEY = "sk-test-key-for-strict-only-0002"
 SERVED_POLICY = POLICY.replace(
     "  strict:\n", "    serving: {max_tokens: 32, client_preference: true}\n  strict:\n")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
-    """A uvicorn server in a thread, on a free loopback port."""
-
-    def __init__(self, config: ServeConfig) -> None:
-        self.app = create_app(config, scorer=ScriptedScorer())
-        self.port = config.port
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/readyz").status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("server did not become ready")
-
-    def __exit__(self, *_: Any) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +48,8 @@ def keys_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(tiny_model_dir: Path, policy_file: Path, keys_file: Path) -> Iterator[Server]:
     config = ServeConfig(policies=(str(policy_file),), model=str(tiny_model_dir),
-                         api_keys=keys_file, port=_free_port(), max_queue=4, max_body_bytes=20_000)
-    with Server(config) as running:
+                         api_keys=keys_file, port=free_port(), max_queue=4, max_body_bytes=20_000)
+    with Server(config, ScriptedScorer()) as running:
         yield running
 
 
